@@ -1,0 +1,172 @@
+"""The ``mixer-vit`` command: train, eval, models.
+
+  mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits \\
+      [--config.optim.lr=1e-3 ...]
+  mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
+  mixer-vit models [--filter vit_]
+
+Mistakes a user can fix (unknown model, bad config value, unprepared data set, ...) end
+with one line ``error: ...`` on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Callable, Sequence
+
+from absl import flags
+from ml_collections import config_flags
+
+USAGE = (
+    "usage: mixer-vit {train,eval,models} [flags]\n"
+    "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...]\n"
+    "  eval    --workdir DIR [--split test] [--step N]\n"
+    "  models  [--filter REGEX] [--no_flops]"
+)
+
+
+def _parse(argv: Sequence[str], define: Callable[[flags.FlagValues], None]) -> flags.FlagValues:
+    fv = flags.FlagValues()
+    define(fv)
+    saved_argv = sys.argv
+    # ml_collections registers the --config.KEY override flags by reading sys.argv.
+    sys.argv = ["mixer-vit", *argv]
+    try:
+        fv(sys.argv)
+    except flags.Error as e:
+        raise UsageError(str(e)) from None
+    except AttributeError as e:  # ml_collections: --config.KEY names no field
+        raise UsageError(_unknown_config_key_message(str(e), argv)) from None
+    finally:
+        sys.argv = saved_argv
+    return fv
+
+
+class UsageError(Exception):
+    """Bad command-line flags."""
+
+
+def _unknown_config_key_message(error: str, argv: Sequence[str]) -> str:
+    """One line for ml_collections' "'KEY'\nDid you mean "K" instead of "KEY"?" error."""
+    names = re.findall(r"\w+", error.split("\n")[0])
+    name = names[0] if names else "?"
+    flag = next(
+        (
+            a.split("=")[0]
+            for a in argv
+            if a.startswith("--config.") and re.search(rf"\.{name}(=|$)", a)
+        ),
+        f"--config...{name}",
+    )
+    suggestion = re.search(r'Did you mean "(\w+)"', error)
+    hint = f" (did you mean {suggestion.group(1)}?)" if suggestion else ""
+    return f"unknown config key {flag[2:]}{hint}; the config file lists every key"
+
+
+def _train(argv: Sequence[str]) -> int:
+    def define(fv):
+        config_flags.DEFINE_config_file(
+            "config",
+            None,
+            "Config file (e.g. experiments/configs/digits.py).",
+            flag_values=fv,
+            lock_config=True,
+        )
+        flags.DEFINE_string(
+            "workdir",
+            None,
+            "Directory for checkpoints, metrics and TensorBoard files.",
+            flag_values=fv,
+        )
+
+    fv = _parse(argv, define)
+    if fv["config"].value is None or type(fv.config).__name__ == "_ErrorConfig":
+        raise UsageError(
+            f"--config must name a readable config file (got {fv['config'].config_filename!r})"
+            if fv["config"].value is not None
+            else "missing --config; e.g. --config experiments/configs/digits.py"
+        )
+    if not fv.workdir:
+        raise UsageError("missing --workdir; e.g. --workdir workdirs/digits")
+    from mixer_vit.train.loop import train_and_evaluate
+
+    result = train_and_evaluate(fv.config, fv.workdir)
+    if result.get("halted"):
+        print(f"halted after step {result['steps']}; run the same command to resume")
+    else:
+        print(
+            f"test accuracy {result['accuracy']:.4f} ({result['count']} examples, "
+            f"loss {result['loss']:.4f}) after {result['steps']} steps; workdir {fv.workdir}"
+        )
+    return 0
+
+
+def _eval(argv: Sequence[str]) -> int:
+    def define(fv):
+        flags.DEFINE_string("workdir", None, "A training workdir.", flag_values=fv)
+        flags.DEFINE_string("split", "test", "Split to evaluate.", flag_values=fv)
+        flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", flag_values=fv)
+
+    fv = _parse(argv, define)
+    if not fv.workdir:
+        raise UsageError("missing --workdir; e.g. --workdir workdirs/digits")
+    from mixer_vit.train.evaluate_checkpoint import evaluate_checkpoint
+
+    result = evaluate_checkpoint(fv.workdir, fv.split, fv.step)
+    print(
+        f"{fv.split} accuracy {result['accuracy']:.4f} ({result['count']} examples, loss "
+        f"{result['loss']:.4f}) at step {result['step']}"
+    )
+    return 0
+
+
+def _models(argv: Sequence[str]) -> int:
+    def define(fv):
+        flags.DEFINE_string(
+            "filter", None, "Only names matching this regular expression.", flag_values=fv
+        )
+        flags.DEFINE_boolean(
+            "flops", True, "Compute GFLOPs with XLA's cost analysis (slower).", flag_values=fv
+        )
+
+    fv = _parse(argv, define)
+    from mixer_vit.bench.models_table import print_models_table
+
+    print_models_table(fv.filter, with_flops=fv.flops)
+    return 0
+
+
+COMMANDS = {"train": _train, "eval": _eval, "models": _models}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("mixer_vit").setLevel(logging.INFO)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    from mixer_vit.errors import UserError
+
+    try:
+        return COMMANDS[command](rest)
+    except (UsageError, UserError, ValueError) as e:
+        message = " ".join(str(e).split("\n")[0].split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted; run the same command again to resume from the last checkpoint",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Datasets by name (TFDS, offline), preprocessing and grain batching.
+
+Typical use::
+
+    from mixer_vit import data
+    train_src = data.open_source("sklearn_digits", "train", data_dir)
+    batches = data.train_batches(train_src, global_batch_size=128, seed=0)
+    for batch in data.eval_batches(val_src, global_batch_size=256): ...
+"""
+
+from mixer_vit.data.digits_builder import SklearnDigits
+from mixer_vit.data.pipeline import (
+    EvalBatches,
+    TrainIterator,
+    epoch_order,
+    eval_batches,
+    train_batches,
+)
+from mixer_vit.data.preprocess import to_float_image
+from mixer_vit.data.sources import (
+    DataInfo,
+    DatasetNotPreparedError,
+    data_info,
+    default_data_dir,
+    ensure_prepared,
+    open_source,
+)
+from mixer_vit.data.stratified_split import stratified_split
+
+__all__ = [
+    "DataInfo",
+    "DatasetNotPreparedError",
+    "EvalBatches",
+    "SklearnDigits",
+    "TrainIterator",
+    "data_info",
+    "default_data_dir",
+    "ensure_prepared",
+    "epoch_order",
+    "eval_batches",
+    "open_source",
+    "stratified_split",
+    "to_float_image",
+    "train_batches",
+]

@@ -1,0 +1,298 @@
+"""Grain batching: checkpointable shuffled training batches, padded eval batches.
+
+A *source* is anything with ``__len__`` and ``__getitem__(int) -> example``:
+a TFDS data source from ``open_source``, a grain ``MapDataset``, a list.
+
+Sharding over hosts: the global batch of ``global_batch_size`` rows is cut
+into ``process_count`` equal slices and host ``process_index`` reads only its
+slice, so every batch yielded here is ``[global_batch_size // process_count,
+...]`` (the whole batch on one host), ready for
+``jax.make_array_from_process_local_data``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import grain
+import numpy as np
+
+from mixer_vit.data.preprocess import to_float_image
+
+Example = Mapping[str, Any]
+Preprocess = Callable[[Example], dict[str, np.ndarray]]
+Batch = dict[str, np.ndarray]
+
+
+def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The example order of one training epoch: int64 ``[num_examples]``.
+
+    A permutation drawn from ``np.random.default_rng([seed, epoch])``, so every
+    (seed, epoch) pair gets its own independent stream.
+    """
+    return np.random.default_rng([seed, epoch]).permutation(num_examples)
+
+
+def read_examples(source: Sequence[Example], indices: Sequence[int]) -> list[Example]:
+    """``[source[i] for i in indices]``, batched when the source can.
+
+    TFDS data sources read a batch of records in one call (``__getitems__``).
+    """
+    indices = [int(i) for i in indices]
+    getitems = getattr(source, "__getitems__", None)
+    if getitems is not None:
+        return list(getitems(indices))
+    return [source[i] for i in indices]
+
+
+def stack_examples(examples: Sequence[Mapping[str, np.ndarray]]) -> Batch:
+    """Stacks ``B`` examples of arrays ``[...]`` into one batch of ``[B, ...]``."""
+    return {key: np.stack([ex[key] for ex in examples]) for key in examples[0]}
+
+
+def _read_options(num_threads: int, prefetch_batches: int) -> grain.ReadOptions:
+    return grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_batches)
+
+
+def _local_batch_size(global_batch_size: int, process_count: int) -> int:
+    if global_batch_size <= 0 or global_batch_size % process_count:
+        raise ValueError(
+            f"global_batch_size={global_batch_size} must be positive and divisible "
+            f"by process_count={process_count}"
+        )
+    return global_batch_size // process_count
+
+
+class TrainIterator(Iterator[Batch]):
+    """Shuffled, drop-remainder training batches; see ``train_batches``.
+
+    Step ``s`` (0-based, counted over all epochs) is batch ``s %
+    steps_per_epoch`` of epoch ``s // steps_per_epoch``, read in the order
+    ``epoch_order(seed, epoch, len(source))``. A batch is a pure function of the
+    step, so the whole state is the step: ``get_state``/``set_state`` restore
+    exactly. Batches come from a grain ``MapDataset`` over steps, read ahead by
+    grain's thread pool (``num_threads``, ``prefetch_batches``); its iterator
+    position is the step.
+    """
+
+    def __init__(
+        self,
+        source: Sequence[Example],
+        *,
+        global_batch_size: int,
+        seed: int,
+        num_epochs: int | None = None,
+        preprocess: Preprocess = to_float_image,
+        process_index: int = 0,
+        process_count: int = 1,
+        num_threads: int = 2,
+        prefetch_batches: int = 4,
+    ):
+        self._local_batch_size = _local_batch_size(global_batch_size, process_count)
+        self._num_examples = len(source)
+        self.steps_per_epoch = self._num_examples // global_batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"global_batch_size={global_batch_size} exceeds the "
+                f"{self._num_examples} training examples (drop_remainder)"
+            )
+        if num_epochs is not None and num_epochs <= 0:
+            raise ValueError(f"num_epochs must be positive or None, got {num_epochs}")
+        self._source = source
+        self._global_batch_size = global_batch_size
+        self._seed = int(seed)
+        self._preprocess = preprocess
+        self._process_index = process_index
+        self._process_count = process_count
+        # Per-instance cache; two epochs live at once around an epoch boundary.
+        self._epoch_order = functools.lru_cache(maxsize=2)(
+            functools.partial(epoch_order, self._seed, num_examples=self._num_examples)
+        )
+        self._fingerprint = {
+            "seed": self._seed,
+            "global_batch_size": global_batch_size,
+            "num_examples": self._num_examples,
+            "process_index": process_index,
+            "process_count": process_count,
+        }
+        total_steps = sys.maxsize if num_epochs is None else num_epochs * self.steps_per_epoch
+        steps = grain.MapDataset.range(total_steps).map(self._batch_at_step)
+        self._batches = steps.to_iter_dataset(_read_options(num_threads, prefetch_batches))
+        self._iterator = iter(self._batches)
+        self._step = 0
+
+    @property
+    def step(self) -> int:
+        """Number of batches yielded so far (over all epochs)."""
+        return self._step
+
+    @property
+    def epoch(self) -> int:
+        """Epoch of the next batch."""
+        return self._step // self.steps_per_epoch
+
+    def _batch_at_step(self, step: int) -> Batch:
+        """This host's rows of global batch ``step``: ``[local_batch_size, ...]``."""
+        epoch, batch = divmod(step, self.steps_per_epoch)
+        start = batch * self._global_batch_size + self._process_index * self._local_batch_size
+        indices = self._epoch_order(epoch)[start : start + self._local_batch_size]
+        return stack_examples([self._preprocess(ex) for ex in read_examples(self._source, indices)])
+
+    def __iter__(self) -> TrainIterator:
+        return self
+
+    def __next__(self) -> Batch:
+        batch = next(self._iterator)
+        self._step += 1
+        return batch
+
+    def get_state(self) -> dict[str, Any]:
+        """Small JSON-serialisable state: the step plus the settings it assumes."""
+        return {"step": self._step, **self._fingerprint}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continues from ``state`` (from ``get_state`` of a same-config iterator)."""
+        mismatched = {
+            key: (state.get(key), value)
+            for key, value in self._fingerprint.items()
+            if state.get(key) != value
+        }
+        if mismatched:
+            raise ValueError(f"Data iterator state does not match (saved, current): {mismatched}")
+        # The grain iterator's position counts the elements (= steps) it returned.
+        self._iterator.set_state({"next_index": int(state["step"])})
+        self._step = int(state["step"])
+
+
+def train_batches(
+    source: Sequence[Example],
+    *,
+    global_batch_size: int,
+    seed: int,
+    num_epochs: int | None = None,
+    preprocess: Preprocess = to_float_image,
+    process_index: int = 0,
+    process_count: int = 1,
+    num_threads: int = 2,
+    prefetch_batches: int = 4,
+) -> TrainIterator:
+    """Endless (or ``num_epochs``) shuffled training batches.
+
+    Every epoch is reshuffled (``epoch_order(seed, epoch, n)``); its last partial
+    batch is dropped, so an epoch is ``steps_per_epoch = len(source) //
+    global_batch_size`` batches.
+
+    Args:
+      source: random-access examples, e.g. ``{"image": uint8 [H, W, C],
+        "label": int []}``.
+      global_batch_size: rows per step summed over all processes.
+      seed: shuffle seed; same seed, same batches.
+      num_epochs: stop after this many epochs; None: never stop.
+      preprocess: example -> dict of arrays, applied per example before
+        batching (default ``to_float_image``).
+      process_index, process_count: this host's slice of each global batch.
+      num_threads, prefetch_batches: grain read threads and how many batches
+        they read ahead (0 threads: read in the caller's thread).
+
+    Returns:
+      A ``TrainIterator`` of ``{"image": float32 [B, H, W, C], "label": int32
+      [B]}`` with ``B = global_batch_size // process_count`` (for the default
+      preprocess), with ``steps_per_epoch``, ``get_state()`` and ``set_state()``.
+    """
+    return TrainIterator(
+        source,
+        global_batch_size=global_batch_size,
+        seed=seed,
+        num_epochs=num_epochs,
+        preprocess=preprocess,
+        process_index=process_index,
+        process_count=process_count,
+        num_threads=num_threads,
+        prefetch_batches=prefetch_batches,
+    )
+
+
+class EvalBatches:
+    """One ordered pass over a split in padded batches; see ``eval_batches``.
+
+    Iterable any number of times; ``len()`` is the number of batches.
+    """
+
+    def __init__(
+        self,
+        source: Sequence[Example],
+        *,
+        global_batch_size: int,
+        preprocess: Preprocess = to_float_image,
+        process_index: int = 0,
+        process_count: int = 1,
+        num_threads: int = 2,
+        prefetch_batches: int = 4,
+    ):
+        self._local_batch_size = _local_batch_size(global_batch_size, process_count)
+        self._global_batch_size = global_batch_size
+        self._source = source
+        self._preprocess = preprocess
+        self._process_index = process_index
+        self.num_examples = len(source)
+        self._num_batches = math.ceil(self.num_examples / global_batch_size)
+        batches = grain.MapDataset.range(self._num_batches).map(self._batch)
+        self._batches = batches.to_iter_dataset(_read_options(num_threads, prefetch_batches))
+
+    @functools.cached_property
+    def _padding(self) -> dict[str, np.ndarray]:
+        """A zero example shaped like a preprocessed one."""
+        return {k: np.zeros_like(v) for k, v in self._preprocess(self._source[0]).items()}
+
+    def _batch(self, batch: int) -> Batch:
+        """This host's rows of eval batch ``batch``, padded, with ``"mask"``."""
+        start = batch * self._global_batch_size + self._process_index * self._local_batch_size
+        positions = np.arange(start, start + self._local_batch_size)
+        real = positions[positions < self.num_examples]
+        examples = [self._preprocess(ex) for ex in read_examples(self._source, real)]
+        examples += [self._padding] * (self._local_batch_size - len(examples))
+        mask = (positions < self.num_examples).astype(np.float32)
+        return {**stack_examples(examples), "mask": mask}
+
+    def __len__(self) -> int:
+        return self._num_batches
+
+    def __iter__(self) -> Iterator[Batch]:
+        return iter(self._batches)
+
+
+def eval_batches(
+    source: Sequence[Example],
+    *,
+    global_batch_size: int,
+    preprocess: Preprocess = to_float_image,
+    process_index: int = 0,
+    process_count: int = 1,
+    num_threads: int = 2,
+    prefetch_batches: int = 4,
+) -> EvalBatches:
+    """Every example of ``source`` exactly once, in order, in full-size batches.
+
+    The last batch is padded with zero examples; every batch carries ``"mask"``:
+    float32 ``[B]``, 1 for real examples and 0 for padding, so metrics are
+    ``sum(metric * mask) / sum(mask)``. ``ceil(len(source) / global_batch_size)``
+    batches, e.g. 1001 examples at 64 -> 16 batches whose masks sum to 1001.
+
+    Returns:
+      An iterable of ``{"image": float32 [B, H, W, C], "label": int32 [B],
+      "mask": float32 [B]}`` (default preprocess), ``B = global_batch_size //
+      process_count``.
+    """
+    return EvalBatches(
+        source,
+        global_batch_size=global_batch_size,
+        preprocess=preprocess,
+        process_index=process_index,
+        process_count=process_count,
+        num_threads=num_threads,
+        prefetch_batches=prefetch_batches,
+    )

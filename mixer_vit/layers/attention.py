@@ -1,0 +1,52 @@
+"""Multi-head self-attention token mixer (ViT / timm layout: fused qkv, then proj)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from .mixers import register_mixer
+
+
+@register_mixer("attention")
+class MultiHeadSelfAttention(nn.Module):
+    """``softmax(Q K^T / sqrt(head_dim)) V`` over all tokens, ``[B, N, D] -> [B, N, D]``.
+
+    Parameters (timm-compatible count): ``qkv/kernel [D, 3D]``, ``qkv/bias [3D]``
+    (the output axis is ordered ``(3, num_heads, head_dim)`` like timm's fused qkv),
+    ``proj/kernel [D, D]``, ``proj/bias [D]``. The softmax runs in float32 whatever
+    ``dtype`` is.
+    """
+
+    num_heads: int
+    qkv_bias: bool = True
+    attn_drop: float = 0.0
+    proj_drop: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+        batch, tokens, dim = x.shape
+        if dim % self.num_heads:
+            raise ValueError(
+                f"Attention width {dim} is not divisible by num_heads={self.num_heads}."
+            )
+        head_dim = dim // self.num_heads
+        dense = functools.partial(
+            nn.Dense, dtype=self.dtype, kernel_init=nn.initializers.xavier_uniform()
+        )
+
+        qkv = dense(3 * dim, use_bias=self.qkv_bias, name="qkv")(x)
+        qkv = qkv.reshape(batch, tokens, 3, self.num_heads, head_dim)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, N, H, head_dim]
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q * (head_dim**-0.5), k)  # [B, H, N, N]
+        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+        weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
+        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, tokens, dim)
+
+        out = dense(dim, name="proj")(out)
+        return nn.Dropout(self.proj_drop)(out, deterministic=deterministic)

@@ -1,0 +1,36 @@
+"""Two-layer feed-forward MLP (the channel MLP of ViT/Mixer blocks)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class Mlp(nn.Module):
+    """Dense -> exact (erf) GELU -> dropout -> Dense -> dropout over the last axis.
+
+    ``[..., C] -> [..., out_dim]`` (``out_dim`` defaults to ``C``). Parameters:
+    ``fc1/kernel [C, hidden_dim]``, ``fc1/bias``, ``fc2/kernel [hidden_dim, out_dim]``,
+    ``fc2/bias``. GELU is the exact erf form, as in timm (the tanh form is ~2e-4 off).
+    """
+
+    hidden_dim: int
+    out_dim: int | None = None
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+        out_dim = x.shape[-1] if self.out_dim is None else self.out_dim
+        dense = functools.partial(
+            nn.Dense, dtype=self.dtype, kernel_init=nn.initializers.xavier_uniform()
+        )
+        x = dense(self.hidden_dim, name="fc1")(x)
+        x = nn.gelu(x, approximate=False)
+        x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+        x = dense(out_dim, name="fc2")(x)
+        return nn.Dropout(self.dropout)(x, deterministic=deterministic)

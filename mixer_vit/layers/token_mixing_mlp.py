@@ -1,0 +1,34 @@
+"""MLP-Mixer token-mixing MLP: an MLP applied across tokens, shared over channels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from .mixers import register_mixer
+from .mlp import Mlp
+
+
+@register_mixer("mlp")
+class TokenMixingMlp(nn.Module):
+    """Transpose to ``[B, D, N]``, run ``Mlp(tokens_mlp_dim, out=N)``, transpose back.
+
+    ``[B, N, D] -> [B, N, D]``. Parameters: ``mlp/fc1/kernel [N, tokens_mlp_dim]``,
+    ``mlp/fc1/bias``, ``mlp/fc2/kernel [tokens_mlp_dim, N]``, ``mlp/fc2/bias``; the
+    number of tokens N is fixed by the input at init.
+    """
+
+    tokens_mlp_dim: int
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+        y = jnp.swapaxes(x, 1, 2)  # [B, D, N]
+        y = Mlp(self.tokens_mlp_dim, dropout=self.dropout, dtype=self.dtype, name="mlp")(
+            y, deterministic=deterministic
+        )
+        return jnp.swapaxes(y, 1, 2)  # [B, N, D]

@@ -1,0 +1,182 @@
+"""MetaFormer: the isotropic backbone shared by ViT, MLP-Mixer and their relatives.
+
+patch embedding -> [class token] -> [position embedding] -> dropout
+-> depth x (norm -> token mixer -> drop path -> residual,
+            norm -> channel MLP -> drop path -> residual)
+-> final norm -> pool ("token" or "gap") -> head Dense(num_classes).
+
+The token mixer is chosen by name from the registry in ``mixer_vit.layers.mixers``.
+
+Parameter tree (ViT-B/16 shown; ``blocks_{i}`` for i in 0..depth-1)::
+
+    patch_embed/proj/{kernel [16,16,3,768], bias [768]}
+    cls_token [1,1,768]                       (use_class_token)
+    pos_embed [1,197,768]                     (use_pos_embed; covers the class token)
+    blocks_0/norm1/{scale, bias}
+    blocks_0/mixer/...                        (attention: qkv/{kernel,bias}, proj/{kernel,bias};
+                                               mlp: mlp/fc1/..., mlp/fc2/...; identity: none)
+    blocks_0/norm2/{scale, bias}
+    blocks_0/mlp/{fc1,fc2}/{kernel, bias}
+    norm/{scale, bias}
+    head/{kernel [768,1000], bias [1000]}     (num_classes > 0)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax.core import FrozenDict
+
+from mixer_vit.layers import DropPath, Mlp, PatchEmbed, check_mixer_kwargs, layer_norm, make_mixer
+
+POOLS = ("token", "gap")
+
+
+def stochastic_depth_rates(drop_path_rate: float, depth: int) -> list[float]:
+    """Linear rule: block ``i`` drops its branches with rate ``drop_path_rate * i / (depth - 1)``."""
+    if depth == 1:
+        return [0.0]
+    return [drop_path_rate * i / (depth - 1) for i in range(depth)]
+
+
+class MetaFormerBlock(nn.Module):
+    """One pre-norm residual block with a pluggable token mixer, ``[B, N, D] -> [B, N, D]``."""
+
+    mixer: str
+    mixer_kwargs: Mapping[str, Any]
+    mlp_dim: int
+    dropout_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    norm_eps: float = 1e-6
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+        drop_path = DropPath(self.drop_path_rate)
+
+        y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm1")(x)
+        mixer = make_mixer(self.mixer, dtype=self.dtype, **self.mixer_kwargs, name="mixer")
+        y = mixer(y, deterministic=deterministic)
+        x = x + drop_path(y, deterministic=deterministic)
+
+        y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm2")(x)
+        mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
+        y = mlp(y, deterministic=deterministic)
+        return x + drop_path(y, deterministic=deterministic)
+
+
+class MetaFormer(nn.Module):
+    """Isotropic MetaFormer classifier: images ``[B, H, W, C]`` -> logits ``[B, num_classes]``.
+
+    Call as ``model.apply(variables, images, train=bool, rngs={'dropout': key})``; the
+    ``'dropout'`` stream is needed only when ``train`` and some rate is > 0. Logits are
+    float32 whatever the compute ``dtype``; parameters are always float32. With
+    ``num_classes=0`` there is no head and the pooled features ``[B, embed_dim]`` are
+    returned. H and W must be multiples of ``patch_size`` (``ValueError`` otherwise);
+    with ``use_pos_embed`` the image size is fixed by the one used at init.
+
+    Attributes:
+      patch_size: side of the square, non-overlapping patches.
+      embed_dim: token width D.
+      depth: number of blocks.
+      mixer: registered token-mixer name ("attention", "mlp", "identity", ...).
+      mixer_kwargs: the mixer's hyper-parameters (e.g. ``{"num_heads": 12}``); the
+        backbone adds ``dtype``. Unknown keys raise ``ValueError`` at construction.
+      mlp_ratio: channel-MLP hidden width is ``int(embed_dim * mlp_ratio)``.
+      num_classes: head outputs; 0 means no head.
+      use_class_token: prepend a learned class token (parameter ``cls_token``).
+      use_pos_embed: add a learned position embedding (``pos_embed``, covering the
+        class token when there is one, as in timm).
+      pool: "token" (the class token) or "gap" (mean over the patch tokens).
+      dropout_rate: dropout after the position embedding and inside the channel MLP.
+        The mixer's own dropout is one of its ``mixer_kwargs``.
+      drop_path_rate: stochastic depth of the last block; linear from 0 at block 0.
+      norm_eps: LayerNorm epsilon.
+      dtype: compute dtype (e.g. ``jnp.bfloat16``).
+    """
+
+    patch_size: int
+    embed_dim: int
+    depth: int
+    mixer: str = "attention"
+    mixer_kwargs: Mapping[str, Any] = FrozenDict()
+    mlp_ratio: float = 4.0
+    num_classes: int = 1000
+    use_class_token: bool = False
+    use_pos_embed: bool = False
+    pool: str = "gap"
+    dropout_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    norm_eps: float = 1e-6
+    dtype: Any = jnp.float32
+
+    def __post_init__(self):
+        # Freeze the kwargs so the module stays hashable, and fail on bad settings now,
+        # before anything is traced or compiled.
+        object.__setattr__(self, "mixer_kwargs", FrozenDict(self.mixer_kwargs))
+        check_mixer_kwargs(self.mixer, dict(self.mixer_kwargs))
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got '{self.pool}'.")
+        if self.pool == "token" and not self.use_class_token:
+            raise ValueError(
+                "pool='token' needs use_class_token=True; use pool='gap' without a class token."
+            )
+        for field in ("patch_size", "embed_dim", "depth"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}.")
+        for field in ("dropout_rate", "drop_path_rate"):
+            if not 0.0 <= getattr(self, field) < 1.0:
+                raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)}.")
+        super().__post_init__()
+
+    @nn.compact
+    def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
+        deterministic = not train
+        x = PatchEmbed(self.patch_size, self.embed_dim, dtype=self.dtype, name="patch_embed")(
+            images
+        )  # [B, N, D]
+        batch, _, dim = x.shape
+
+        num_prefix_tokens = 0
+        if self.use_class_token:
+            cls_token = self.param("cls_token", nn.initializers.normal(stddev=1e-6), (1, 1, dim))
+            cls_tokens = jnp.broadcast_to(cls_token.astype(x.dtype), (batch, 1, dim))
+            x = jnp.concatenate([cls_tokens, x], axis=1)  # [B, 1 + N, D]
+            num_prefix_tokens = 1
+        if self.use_pos_embed:
+            pos_embed = self.param(
+                "pos_embed", nn.initializers.normal(stddev=0.02), (1, x.shape[1], dim)
+            )
+            x = x + pos_embed.astype(x.dtype)
+        x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
+
+        mlp_dim = int(self.embed_dim * self.mlp_ratio)
+        for i, rate in enumerate(stochastic_depth_rates(self.drop_path_rate, self.depth)):
+            x = MetaFormerBlock(
+                mixer=self.mixer,
+                mixer_kwargs=self.mixer_kwargs,
+                mlp_dim=mlp_dim,
+                dropout_rate=self.dropout_rate,
+                drop_path_rate=rate,
+                norm_eps=self.norm_eps,
+                dtype=self.dtype,
+                name=f"blocks_{i}",
+            )(x, deterministic=deterministic)
+        x = layer_norm(self.norm_eps, dtype=self.dtype, name="norm")(x)
+
+        if self.pool == "token":
+            x = x[:, 0]
+        else:
+            x = x[:, num_prefix_tokens:].mean(axis=1)  # [B, D]
+        if self.num_classes > 0:
+            x = nn.Dense(
+                self.num_classes,
+                dtype=self.dtype,
+                kernel_init=nn.initializers.zeros,
+                bias_init=nn.initializers.zeros,
+                name="head",
+            )(x)
+        return x.astype(jnp.float32)

@@ -1,0 +1,71 @@
+"""Vision Transformer (ViT) variants: MetaFormer with attention, class token, pos embed.
+
+Sizes follow Dosovitskiy et al. / timm: Ti, S, B, L, H with MLP ratio 4 and
+LayerNorm eps 1e-6. Registered names are ``vit_{size}{patch}`` (``vit_b16``, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .metaformer import MetaFormer
+from .registry import register_model
+
+# size -> (embed_dim, depth, num_heads)
+VIT_SIZES = {
+    "ti": (192, 12, 3),
+    "s": (384, 12, 6),
+    "b": (768, 12, 12),
+    "l": (1024, 24, 16),
+    "h": (1280, 32, 16),
+}
+# registered (size, patch_size) pairs: the standard ones from the ViT / AugReg papers.
+VIT_VARIANTS = (
+    ("ti", 16),
+    ("s", 16),
+    ("s", 32),
+    ("b", 8),
+    ("b", 16),
+    ("b", 32),
+    ("l", 16),
+    ("l", 32),
+    ("h", 14),
+)
+
+
+def vit(
+    *, patch_size: int, embed_dim: int, depth: int, num_heads: int, **overrides: Any
+) -> MetaFormer:
+    """A ViT MetaFormer; ``overrides`` are MetaFormer fields.
+
+    ``dropout_rate`` also sets the attention output dropout (``proj_drop``), as timm's
+    ``drop_rate`` does; ``mixer_kwargs`` are merged over ``{"num_heads": ..., "proj_drop": ...}``
+    unless ``mixer`` is overridden to another mixer.
+    """
+    mixer = overrides.pop("mixer", "attention")
+    default_mixer_kwargs = (
+        {"num_heads": num_heads, "proj_drop": overrides.get("dropout_rate", 0.0)}
+        if mixer == "attention"
+        else {}
+    )
+    fields = dict(
+        patch_size=patch_size,
+        embed_dim=embed_dim,
+        depth=depth,
+        mlp_ratio=4.0,
+        use_class_token=True,
+        use_pos_embed=True,
+        pool="token",
+        norm_eps=1e-6,
+    )
+    fields.update(overrides)
+    fields["mixer_kwargs"] = {**default_mixer_kwargs, **overrides.get("mixer_kwargs", {})}
+    return MetaFormer(mixer=mixer, **fields)
+
+
+for _size, _patch in VIT_VARIANTS:
+    _dim, _depth, _heads = VIT_SIZES[_size]
+    register_model(f"vit_{_size}{_patch}")(
+        functools.partial(vit, patch_size=_patch, embed_dim=_dim, depth=_depth, num_heads=_heads)
+    )

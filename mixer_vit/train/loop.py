@@ -1,0 +1,188 @@
+"""The training loop: resume, train with a progress bar, evaluate, log, checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from mixer_vit import data, parallel
+from mixer_vit.errors import UserError
+from mixer_vit.train.checkpoints import Checkpointer
+from mixer_vit.train.evaluate import evaluate
+from mixer_vit.train.metrics_writer import MetricsWriter
+from mixer_vit.train.setup import RunSetup, model_identity, prepare
+from mixer_vit.train.step import make_eval_step, make_train_step
+
+log = logging.getLogger(__name__)
+
+
+def open_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkpointer:
+    return Checkpointer(
+        os.path.join(workdir, "checkpoints"),
+        config.train.checkpoint_every_steps,
+        config.train.max_checkpoints_to_keep,
+    )
+
+
+def check_resumable(ckpt: Checkpointer, config: ml_collections.ConfigDict, workdir: str) -> int:
+    """Returns the step to resume from (0 for a fresh run); raises ``UserError`` when the
+    workdir's checkpoint belongs to another model, before anything is written."""
+    latest = ckpt.latest_step()
+    if latest is None:
+        return 0
+    saved = ckpt.read_meta(latest).get("model")
+    wanted = model_identity(config)
+    if saved != wanted:
+        raise UserError(
+            f"workdir {workdir} holds a checkpoint of model {json.dumps(saved)}, but the "
+            f"config asks for {json.dumps(wanted)}; use a new --workdir (nothing was changed)"
+        )
+    return latest
+
+
+def _write_config(config: ml_collections.ConfigDict, workdir: str, resuming: bool) -> None:
+    """Keeps the first run's config.json; a resumed run records its own next to it."""
+    name = "config.json" if not resuming else f"config.resumed_{int(time.time())}.json"
+    with open(os.path.join(workdir, name), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
+
+
+def _is_finite(metrics: dict[str, float]) -> bool:
+    return math.isfinite(metrics["loss"]) and math.isfinite(metrics["grad_norm"])
+
+
+def _stop_on_non_finite(ckpt: Checkpointer, step: int, metrics: dict[str, float]) -> None:
+    """Raises ``UserError`` for a non-finite loss or gradient at ``step``.
+
+    The parameters that produced it are those after step ``step - 1``; a checkpoint of that
+    step would only diverge again on resume, so it is removed and the resume point is the
+    checkpoint before it.
+    """
+    ckpt.wait()
+    removed = ""
+    if ckpt.latest_step() == step - 1:
+        ckpt.delete(step - 1)
+        removed = f"removed the checkpoint of step {step - 1} whose parameters gave it; "
+    good = ckpt.latest_step()
+    raise UserError(
+        f"loss became non-finite at step {step} (loss={metrics['loss']:.4g}, grad_norm="
+        f"{metrics['grad_norm']:.4g}); {removed}the last good checkpoint is "
+        f"{f'step {good}' if good is not None else 'none'} in {ckpt.directory}; lower "
+        f"--config.optim.lr or set --config.optim.grad_clip_norm"
+    )
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns the
+    final test metrics (``accuracy``, ``loss``, ``count``) plus ``steps``."""
+    run = prepare(config)
+    ckpt = open_checkpointer(config, workdir)
+    start_step = check_resumable(ckpt, config, workdir)
+    os.makedirs(workdir, exist_ok=True)
+    _write_config(config, workdir, resuming=start_step > 0)
+    writer = MetricsWriter(workdir)
+    try:
+        return _train(run, config, workdir, ckpt, writer, start_step)
+    finally:
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
+
+
+def _train(
+    run: RunSetup, config, workdir: str, ckpt: Checkpointer, writer: MetricsWriter, start_step: int
+) -> dict[str, float]:
+    batch_size = config.train.global_batch_size
+    preprocess = run.preprocess
+    train_iter = data.train_batches(
+        run.open_split(config.data.train_split),
+        global_batch_size=batch_size,
+        seed=config.seed,
+        preprocess=preprocess,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+    )
+    state = run.init_state()
+    if start_step:
+        state, data_state = ckpt.restore(start_step, state)
+        train_iter.set_state(data_state)
+        log.info("resumed from step %d in %s", start_step, workdir)
+    meta = {"model": model_identity(config)}
+    base_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+    train_step = make_train_step(
+        run.model, run.tx, run.mesh, base_rng=base_rng, label_smoothing=config.loss.label_smoothing
+    )
+    eval_step = make_eval_step(run.model, run.mesh)
+
+    def run_eval(split: str) -> dict[str, float]:
+        batches = data.eval_batches(
+            run.open_split(split),
+            global_batch_size=batch_size,
+            preprocess=preprocess,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+        )
+        return evaluate(state, eval_step, batches, run.mesh)
+
+    last_step = run.total_steps
+    if config.train.halt_after_steps:
+        last_step = min(last_step, start_step + config.train.halt_after_steps)
+    bar = tqdm(
+        total=run.total_steps,
+        initial=start_step,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+        disable=jax.process_index() != 0,
+    )
+    window, window_start = [], time.perf_counter()
+    for step in range(start_step + 1, last_step + 1):
+        batch = parallel.shard_batch(next(train_iter), run.mesh)
+        state, metrics = train_step(state, batch)
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not _is_finite(metrics):
+            bar.close()
+            _stop_on_non_finite(ckpt, step, metrics)
+        window.append(metrics)
+        bar.update(1)
+        if step % config.train.log_every_steps == 0 or step == last_step:
+            elapsed = time.perf_counter() - window_start
+            summary = {k: float(np.mean([m[k] for m in window])) for k in window[0]}
+            summary["img_per_s"] = len(window) * batch_size / max(elapsed, 1e-9)
+            summary["lr"] = float(run.schedule(step))
+            writer.write(step, "train", summary)
+            bar.set_postfix(
+                loss=f"{summary['loss']:.4f}",
+                acc=f"{summary['accuracy']:.3f}",
+                img_s=f"{summary['img_per_s']:.0f}",
+            )
+            window, window_start = [], time.perf_counter()
+        if step % run.steps_per_epoch == 0:
+            val = run_eval(config.data.eval_split)
+            writer.write(step, config.data.eval_split, val)
+            bar.write(
+                f"epoch {step // run.steps_per_epoch}: {config.data.eval_split} "
+                f"accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}"
+            )
+        if ckpt.should_save(step) or step == last_step:
+            ckpt.save(step, state, train_iter.get_state(), meta)
+    bar.close()
+    if last_step < run.total_steps:
+        log.info(
+            "halted after step %d of %d; run the same command again to resume",
+            last_step,
+            run.total_steps,
+        )
+        return {"steps": last_step, "halted": True}
+    test = run_eval(config.data.test_split)
+    writer.write(run.total_steps, config.data.test_split, test)
+    return {**test, "steps": run.total_steps}

@@ -1,0 +1,104 @@
+"""Builds everything a run needs from its config, before touching the workdir.
+
+``prepare`` validates the config, makes sure the data set is there, builds the model,
+mesh, schedule and optimizer, and raises ``UserError``/``ValueError`` for any bad value
+before anything is compiled or written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+import optax
+from jax.sharding import Mesh
+
+from mixer_vit import data, parallel
+from mixer_vit.errors import UserError
+from mixer_vit.models import create_model
+from mixer_vit.optim import build_optimizer, build_schedule
+from mixer_vit.train.config_checks import check_config, check_image_size
+from mixer_vit.train.state import TrainState, create_train_state
+
+
+@dataclasses.dataclass
+class RunSetup:
+    """What ``prepare`` built. image_shape is (H, W, C) of one input image."""
+
+    config: ml_collections.ConfigDict
+    data_dir: str
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    split_sizes: dict[str, int]
+    model: nn.Module
+    mesh: Mesh
+    steps_per_epoch: int
+    total_steps: int
+    schedule: optax.Schedule
+    tx: optax.GradientTransformation
+
+    def init_state(self) -> TrainState:
+        rng = jax.random.PRNGKey(self.config.seed)
+        return create_train_state(
+            self.model, self.tx, self.image_shape, rng, parallel.replicated(self.mesh)
+        )
+
+    def open_split(self, split: str):
+        """A random-access source of ``split`` (held decoded in memory if data.in_memory)."""
+        return data.open_source(
+            self.config.data.name, split, self.data_dir, in_memory=self.config.data.in_memory
+        )
+
+    def preprocess(self, example):
+        """uint8 image -> normalised float32, as the config's data.mean / data.std say."""
+        return data.to_float_image(example, self.config.data.mean, self.config.data.std)
+
+
+def model_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    """The part of the config that decides which parameters a checkpoint holds (JSON form)."""
+    return json.loads(json.dumps(config.model.to_dict()))
+
+
+def prepare(config: ml_collections.ConfigDict) -> RunSetup:
+    check_config(config)
+    data_dir = config.data.data_dir or data.default_data_dir()
+    data.ensure_prepared(config.data.name, data_dir)
+    info = data.data_info(config.data.name, data_dir)
+    overrides = dict(config.model.overrides.to_dict())
+    overrides.setdefault("num_classes", info.num_classes)
+    model = create_model(config.model.name, **overrides)
+    check_image_size(info.image_shape[:2], getattr(model, "patch_size", None), config.model.name)
+    mesh = parallel.make_mesh(config.num_devices)
+    parallel.check_global_batch(config.train.global_batch_size, mesh)
+    train_size = info.split_sizes.get(config.data.train_split)
+    if train_size is None:
+        raise UserError(
+            f"data set {config.data.name} has no split {config.data.train_split!r}; "
+            f"available: {', '.join(sorted(info.split_sizes))}"
+        )
+    steps_per_epoch = train_size // config.train.global_batch_size
+    if steps_per_epoch == 0:
+        raise UserError(
+            f"global batch size {config.train.global_batch_size} is larger than the "
+            f"{train_size} training examples; lower --config.train.global_batch_size"
+        )
+    total_steps = steps_per_epoch * config.train.num_epochs
+    schedule = build_schedule(config.optim, total_steps, steps_per_epoch)
+    tx = build_optimizer(config.optim, schedule)
+    return RunSetup(
+        config=config,
+        data_dir=data_dir,
+        num_classes=info.num_classes,
+        image_shape=tuple(info.image_shape),
+        split_sizes=dict(info.split_sizes),
+        model=model,
+        mesh=mesh,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        schedule=schedule,
+        tx=tx,
+    )

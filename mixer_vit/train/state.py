@@ -1,0 +1,58 @@
+"""The train state: a pytree of everything a train step reads and writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Sharding
+
+
+class TrainState(flax.struct.PyTreeNode):
+    """step: int32 scalar; params: the ``params`` collection; opt_state: the optimizer's
+    state; model_state: every other variable collection (e.g. ``batch_stats``), updated by
+    the forward pass in training mode. The model and optimizer are not part of it: the
+    train step closes over them."""
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    model_state: Any
+
+
+def create_train_state(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    image_shape: tuple[int, int, int],
+    rng: jax.Array,
+    sharding: Sharding,
+) -> TrainState:
+    """Initialises parameters and optimizer state directly with ``sharding``.
+
+    Args:
+      image_shape: (H, W, C) of one input image.
+    """
+
+    def init() -> TrainState:
+        variables = model.init(
+            {"params": rng, "dropout": rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False
+        )
+        variables = dict(variables)
+        params = variables.pop("params")
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=tx.init(params),
+            model_state=variables,
+        )
+
+    return jax.jit(init, out_shardings=sharding)()
+
+
+def count_params(params: Any) -> int:
+    """Total number of scalars in a parameter tree."""
+    return sum(int(x.size) for x in jax.tree.leaves(params))

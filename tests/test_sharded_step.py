@@ -1,0 +1,27 @@
+"""The jitted, sharded train step gives the same parameters on 1 and on 8 devices."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_train_step_on_8_simulated_devices_matches_1_device():
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu"
+    )
+    out = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests/scripts/one_step_parity.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["num_leaves"] > 10
+    assert abs(result["loss_1"] - result["loss_8"]) < 1e-5
+    assert result["max_abs_diff"] < 1e-5, result
