@@ -145,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mixer_vit").setLevel(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.ERROR)  # tfds: "OpenCV is not installed"
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2

@@ -23,5 +23,7 @@ def test_default_config_reaches_97_percent_test_accuracy(preset, digits_data_dir
         )
         == 0
     )
-    line = [line for line in capsys.readouterr().out.splitlines() if line.startswith("test accuracy")][-1]
+    line = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("test accuracy")
+    ][-1]
     assert float(line.split()[2]) >= 0.97, line

@@ -68,7 +68,28 @@ def _local_batch_size(global_batch_size: int, process_count: int) -> int:
 
 
 class TrainIterator(Iterator[Batch]):
-    """Shuffled, drop-remainder training batches; see ``train_batches``.
+    """Endless (or ``num_epochs``) shuffled training batches.
+
+    Every epoch is reshuffled (``epoch_order(seed, epoch, n)``); its last partial
+    batch is dropped, so an epoch is ``steps_per_epoch = len(source) //
+    global_batch_size`` batches.
+
+    Args:
+      source: random-access examples, e.g. ``{"image": uint8 [H, W, C],
+        "label": int []}``.
+      global_batch_size: rows per step summed over all processes.
+      seed: shuffle seed; same seed, same batches.
+      num_epochs: stop after this many epochs; None: never stop.
+      preprocess: example -> dict of arrays, applied per example before
+        batching (default ``to_float_image``).
+      process_index, process_count: this host's slice of each global batch.
+      num_threads, prefetch_batches: grain read threads and how many batches
+        they read ahead (0 threads: read in the caller's thread).
+
+    Yields:
+      ``{"image": float32 [B, H, W, C], "label": int32
+      [B]}`` with ``B = global_batch_size // process_count`` (for the default
+      preprocess), with ``steps_per_epoch``, ``get_state()`` and ``set_state()``.
 
     Step ``s`` (0-based, counted over all epochs) is batch ``s %
     steps_per_epoch`` of epoch ``s // steps_per_epoch``, read in the order
@@ -168,56 +189,18 @@ class TrainIterator(Iterator[Batch]):
         self._step = int(state["step"])
 
 
-def train_batches(
-    source: Sequence[Example],
-    *,
-    global_batch_size: int,
-    seed: int,
-    num_epochs: int | None = None,
-    preprocess: Preprocess = to_float_image,
-    process_index: int = 0,
-    process_count: int = 1,
-    num_threads: int = 2,
-    prefetch_batches: int = 4,
-) -> TrainIterator:
-    """Endless (or ``num_epochs``) shuffled training batches.
-
-    Every epoch is reshuffled (``epoch_order(seed, epoch, n)``); its last partial
-    batch is dropped, so an epoch is ``steps_per_epoch = len(source) //
-    global_batch_size`` batches.
-
-    Args:
-      source: random-access examples, e.g. ``{"image": uint8 [H, W, C],
-        "label": int []}``.
-      global_batch_size: rows per step summed over all processes.
-      seed: shuffle seed; same seed, same batches.
-      num_epochs: stop after this many epochs; None: never stop.
-      preprocess: example -> dict of arrays, applied per example before
-        batching (default ``to_float_image``).
-      process_index, process_count: this host's slice of each global batch.
-      num_threads, prefetch_batches: grain read threads and how many batches
-        they read ahead (0 threads: read in the caller's thread).
-
-    Returns:
-      A ``TrainIterator`` of ``{"image": float32 [B, H, W, C], "label": int32
-      [B]}`` with ``B = global_batch_size // process_count`` (for the default
-      preprocess), with ``steps_per_epoch``, ``get_state()`` and ``set_state()``.
-    """
-    return TrainIterator(
-        source,
-        global_batch_size=global_batch_size,
-        seed=seed,
-        num_epochs=num_epochs,
-        preprocess=preprocess,
-        process_index=process_index,
-        process_count=process_count,
-        num_threads=num_threads,
-        prefetch_batches=prefetch_batches,
-    )
-
-
 class EvalBatches:
-    """One ordered pass over a split in padded batches; see ``eval_batches``.
+    """Every example of ``source`` exactly once, in order, in full-size batches.
+
+    The last batch is padded with zero examples; every batch carries ``"mask"``:
+    float32 ``[B]``, 1 for real examples and 0 for padding, so metrics are
+    ``sum(metric * mask) / sum(mask)``. ``ceil(len(source) / global_batch_size)``
+    batches, e.g. 1001 examples at 64 -> 16 batches whose masks sum to 1001.
+
+    Yields:
+      ``{"image": float32 [B, H, W, C], "label": int32 [B],
+      "mask": float32 [B]}`` (default preprocess), ``B = global_batch_size //
+      process_count``.
 
     Iterable any number of times; ``len()`` is the number of batches.
     """
@@ -265,34 +248,6 @@ class EvalBatches:
         return iter(self._batches)
 
 
-def eval_batches(
-    source: Sequence[Example],
-    *,
-    global_batch_size: int,
-    preprocess: Preprocess = to_float_image,
-    process_index: int = 0,
-    process_count: int = 1,
-    num_threads: int = 2,
-    prefetch_batches: int = 4,
-) -> EvalBatches:
-    """Every example of ``source`` exactly once, in order, in full-size batches.
-
-    The last batch is padded with zero examples; every batch carries ``"mask"``:
-    float32 ``[B]``, 1 for real examples and 0 for padding, so metrics are
-    ``sum(metric * mask) / sum(mask)``. ``ceil(len(source) / global_batch_size)``
-    batches, e.g. 1001 examples at 64 -> 16 batches whose masks sum to 1001.
-
-    Returns:
-      An iterable of ``{"image": float32 [B, H, W, C], "label": int32 [B],
-      "mask": float32 [B]}`` (default preprocess), ``B = global_batch_size //
-      process_count``.
-    """
-    return EvalBatches(
-        source,
-        global_batch_size=global_batch_size,
-        preprocess=preprocess,
-        process_index=process_index,
-        process_count=process_count,
-        num_threads=num_threads,
-        prefetch_batches=prefetch_batches,
-    )
+# The public names read as verbs at the call site.
+train_batches = TrainIterator
+eval_batches = EvalBatches

@@ -180,3 +180,23 @@ class MetaFormer(nn.Module):
                 name="head",
             )(x)
         return x.astype(jnp.float32)
+
+
+def metaformer_variant(
+    family_mixer: str,
+    family_mixer_kwargs: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> MetaFormer:
+    """A MetaFormer of a named family (ViT, Mixer, ...) with the user's ``overrides``.
+
+    ``fields`` are the family's MetaFormer fields; ``overrides`` replace any of them.
+    ``overrides["mixer_kwargs"]`` is merged over ``family_mixer_kwargs``, which apply only
+    while the mixer stays ``family_mixer`` (overriding ``mixer`` drops them).
+    """
+    overrides = dict(overrides)
+    mixer = overrides.pop("mixer", family_mixer)
+    defaults = dict(family_mixer_kwargs) if mixer == family_mixer else {}
+    merged = {**fields, **overrides}
+    merged["mixer_kwargs"] = {**defaults, **overrides.get("mixer_kwargs", {})}
+    return MetaFormer(mixer=mixer, **merged)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .metaformer import MetaFormer
+from .metaformer import MetaFormer, metaformer_variant
 from .registry import register_model
 
 # size -> (embed_dim, depth, tokens_mlp_dim); channels_mlp_dim is 4 * embed_dim.
@@ -32,12 +32,6 @@ def mlp_mixer(
     ``mixer_kwargs`` are merged over ``{"tokens_mlp_dim": ..., "dropout": ...}`` unless
     ``mixer`` is overridden to another mixer.
     """
-    mixer = overrides.pop("mixer", "mlp")
-    default_mixer_kwargs = (
-        {"tokens_mlp_dim": tokens_mlp_dim, "dropout": overrides.get("dropout_rate", 0.0)}
-        if mixer == "mlp"
-        else {}
-    )
     fields = dict(
         patch_size=patch_size,
         embed_dim=embed_dim,
@@ -48,9 +42,8 @@ def mlp_mixer(
         pool="gap",
         norm_eps=1e-6,
     )
-    fields.update(overrides)
-    fields["mixer_kwargs"] = {**default_mixer_kwargs, **overrides.get("mixer_kwargs", {})}
-    return MetaFormer(mixer=mixer, **fields)
+    mixer_kwargs = {"tokens_mlp_dim": tokens_mlp_dim, "dropout": overrides.get("dropout_rate", 0.0)}
+    return metaformer_variant("mlp", mixer_kwargs, fields, overrides)
 
 
 for _size, _patch in MIXER_VARIANTS:

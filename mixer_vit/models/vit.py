@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .metaformer import MetaFormer
+from .metaformer import MetaFormer, metaformer_variant
 from .registry import register_model
 
 # size -> (embed_dim, depth, num_heads)
@@ -43,12 +43,6 @@ def vit(
     ``drop_rate`` does; ``mixer_kwargs`` are merged over ``{"num_heads": ..., "proj_drop": ...}``
     unless ``mixer`` is overridden to another mixer.
     """
-    mixer = overrides.pop("mixer", "attention")
-    default_mixer_kwargs = (
-        {"num_heads": num_heads, "proj_drop": overrides.get("dropout_rate", 0.0)}
-        if mixer == "attention"
-        else {}
-    )
     fields = dict(
         patch_size=patch_size,
         embed_dim=embed_dim,
@@ -59,9 +53,8 @@ def vit(
         pool="token",
         norm_eps=1e-6,
     )
-    fields.update(overrides)
-    fields["mixer_kwargs"] = {**default_mixer_kwargs, **overrides.get("mixer_kwargs", {})}
-    return MetaFormer(mixer=mixer, **fields)
+    mixer_kwargs = {"num_heads": num_heads, "proj_drop": overrides.get("dropout_rate", 0.0)}
+    return metaformer_variant("attention", mixer_kwargs, fields, overrides)
 
 
 for _size, _patch in VIT_VARIANTS:
