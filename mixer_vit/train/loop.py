@@ -18,7 +18,7 @@ from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.metrics_writer import MetricsWriter
-from mixer_vit.train.setup import RunSetup, model_identity, prepare
+from mixer_vit.train.setup import RunSetup, prepare
 from mixer_vit.train.step import make_eval_step, make_train_step
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,15 @@ def open_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkp
     )
 
 
-def check_resumable(ckpt: Checkpointer, config: ml_collections.ConfigDict, workdir: str) -> int:
+def check_resumable(ckpt: Checkpointer, run: RunSetup, workdir: str) -> int:
     """Returns the step to resume from (0 for a fresh run); raises ``UserError`` when the
-    workdir's checkpoint belongs to another model, before anything is written."""
+    workdir's checkpoint belongs to another model (or class count, or image shape),
+    before anything is written."""
     latest = ckpt.latest_step()
     if latest is None:
         return 0
     saved = ckpt.read_meta(latest).get("model")
-    wanted = model_identity(config)
+    wanted = run.model_identity()
     if saved != wanted:
         raise UserError(
             f"workdir {workdir} holds a checkpoint of model {json.dumps(saved)}, but the "
@@ -50,6 +51,8 @@ def check_resumable(ckpt: Checkpointer, config: ml_collections.ConfigDict, workd
 
 def _write_config(config: ml_collections.ConfigDict, workdir: str, resuming: bool) -> None:
     """Keeps the first run's config.json; a resumed run records its own next to it."""
+    if jax.process_index() != 0:
+        return
     name = "config.json" if not resuming else f"config.resumed_{int(time.time())}.json"
     with open(os.path.join(workdir, name), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
@@ -85,7 +88,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     final test metrics (``accuracy``, ``loss``, ``count``) plus ``steps``."""
     run = prepare(config)
     ckpt = open_checkpointer(config, workdir)
-    start_step = check_resumable(ckpt, config, workdir)
+    start_step = check_resumable(ckpt, run, workdir)
     os.makedirs(workdir, exist_ok=True)
     _write_config(config, workdir, resuming=start_step > 0)
     writer = MetricsWriter(workdir)
@@ -115,7 +118,7 @@ def _train(
         state, data_state = ckpt.restore(start_step, state)
         train_iter.set_state(data_state)
         log.info("resumed from step %d in %s", start_step, workdir)
-    meta = {"model": model_identity(config)}
+    meta = {"model": run.model_identity()}
     base_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
     train_step = make_train_step(
         run.model, run.tx, run.mesh, base_rng=base_rng, label_smoothing=config.loss.label_smoothing

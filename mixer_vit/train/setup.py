@@ -53,14 +53,19 @@ class RunSetup:
             self.config.data.name, split, self.data_dir, in_memory=self.config.data.in_memory
         )
 
+    def model_identity(self) -> dict[str, Any]:
+        """What decides the shapes of a checkpoint's parameters (JSON form): the model name,
+        its overrides, the number of classes and the input image shape."""
+        identity = {
+            **self.config.model.to_dict(),
+            "num_classes": self.num_classes,
+            "image_shape": list(self.image_shape),
+        }
+        return json.loads(json.dumps(identity))
+
     def preprocess(self, example):
         """uint8 image -> normalised float32, as the config's data.mean / data.std say."""
         return data.to_float_image(example, self.config.data.mean, self.config.data.std)
-
-
-def model_identity(config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The part of the config that decides which parameters a checkpoint holds (JSON form)."""
-    return json.loads(json.dumps(config.model.to_dict()))
 
 
 def prepare(config: ml_collections.ConfigDict) -> RunSetup:
