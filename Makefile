@@ -1,29 +1,37 @@
 # Two set-up commands (see README): `make train` and `make test`. Each creates the local
-# virtual environment .venv on first use and installs the pinned dependencies into it.
+# virtual environment .venv on first use and installs the pinned dependencies it needs.
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
+PIP := $(VENV)/bin/python -m pip --quiet --disable-pip-version-check
+CORE := $(VENV)/.installed-core
+TEST := $(VENV)/.installed-test
 WORKDIR ?= workdirs/digits
 
 .PHONY: train test test-slow clean-venv
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e .
+	touch $(CORE)
+
+# Test tools and the parity reference (CPU torch, timm without its torchvision pin).
+$(TEST): $(CORE)
+	$(PIP) install -e '.[test,parity]'
+	$(PIP) install --no-deps timm==1.0.31
+	touch $(TEST)
 
 # Train the default config on the embedded digits data set, then report test accuracy.
 # Run it again to resume from the latest checkpoint in $(WORKDIR).
-train: $(STAMP)
+train: $(CORE)
 	$(VENV)/bin/mixer-vit train --config experiments/configs/digits.py --workdir $(WORKDIR)
 
 # The default test suite (slow tests excluded).
-test: $(STAMP)
+test: $(TEST)
 	$(VENV)/bin/python -m pytest -q
 
-# Only the slow tests (full default training run, ...).
-test-slow: $(STAMP)
+# Only the slow tests (full default training runs, ...).
+test-slow: $(TEST)
 	$(VENV)/bin/python -m pytest -q -m slow
 
 clean-venv:

@@ -1,0 +1,3 @@
+"""Stand-in (see ../../README.md)."""
+
+from torchvision.transforms import InterpolationMode  # noqa: F401
