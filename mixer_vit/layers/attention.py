@@ -29,7 +29,10 @@ class MultiHeadSelfAttention(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int] | None = None
+    ) -> jax.Array:
+        del grid  # mixes all tokens alike; no spatial layout needed
         batch, tokens, dim = x.shape
         if dim % self.num_heads:
             raise ValueError(

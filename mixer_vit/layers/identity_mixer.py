@@ -17,6 +17,9 @@ class IdentityMixer(nn.Module):
 
     dtype: Any = jnp.float32
 
-    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int] | None = None
+    ) -> jax.Array:
+        del grid  # mixes all tokens alike; no spatial layout needed
         del deterministic
         return x

@@ -3,7 +3,11 @@
 A token mixer mixes information across tokens: ``[B, N, D] -> [B, N, D]``.
 Every registered mixer
 
-* is a ``flax.linen.Module`` called as ``mixer(x, *, deterministic=bool)``;
+* is a ``flax.linen.Module`` called as ``mixer(x, *, deterministic=bool, grid=(H, W))``,
+  where ``x`` is ``[B, N, D]`` and its last ``H * W`` tokens are the patch grid in
+  row-major order (any others, e.g. a class token, come first). Spatial mixers (pooling,
+  depthwise convolution, window attention) reshape those to ``[B, H, W, D]``; the others
+  ignore ``grid``;
 * takes its hyper-parameters as keyword attributes (``num_heads`` for
   ``"attention"``, ``tokens_mlp_dim`` for ``"mlp"``, ...);
 * has a ``dtype`` attribute (the compute dtype), which the backbone always sets.

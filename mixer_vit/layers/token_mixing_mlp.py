@@ -26,7 +26,10 @@ class TokenMixingMlp(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int] | None = None
+    ) -> jax.Array:
+        del grid  # mixes all tokens alike; no spatial layout needed
         y = jnp.swapaxes(x, 1, 2)  # [B, D, N]
         y = Mlp(self.tokens_mlp_dim, dropout=self.dropout, dtype=self.dtype, name="mlp")(
             y, deterministic=deterministic

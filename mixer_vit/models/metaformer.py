@@ -54,12 +54,15 @@ class MetaFormerBlock(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int] | None = None
+    ) -> jax.Array:
+        """x: [B, N, D]; grid: (H, W) of the patch tokens, the last H*W of the N."""
         drop_path = DropPath(self.drop_path_rate)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm1")(x)
         mixer = make_mixer(self.mixer, dtype=self.dtype, **self.mixer_kwargs, name="mixer")
-        y = mixer(y, deterministic=deterministic)
+        y = mixer(y, deterministic=deterministic, grid=grid)
         x = x + drop_path(y, deterministic=deterministic)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm2")(x)
@@ -139,6 +142,7 @@ class MetaFormer(nn.Module):
             images
         )  # [B, N, D]
         batch, _, dim = x.shape
+        grid = (images.shape[1] // self.patch_size, images.shape[2] // self.patch_size)
 
         num_prefix_tokens = 0
         if self.use_class_token:
@@ -164,7 +168,7 @@ class MetaFormer(nn.Module):
                 norm_eps=self.norm_eps,
                 dtype=self.dtype,
                 name=f"blocks_{i}",
-            )(x, deterministic=deterministic)
+            )(x, deterministic=deterministic, grid=grid)
         x = layer_norm(self.norm_eps, dtype=self.dtype, name="norm")(x)
 
         if self.pool == "token":
