@@ -1,9 +1,11 @@
-"""The ``mixer-vit`` command: train, eval, models.
+"""The ``mixer-vit`` command: train, eval, models, convert.
 
   mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits \\
       [--config.optim.lr=1e-3 ...]
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
   mixer-vit models [--filter vit_]
+  mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
+      [--image_size 384] [--num_classes 10]
 
 Mistakes a user can fix (unknown model, bad config value, unprepared data set, ...) end
 with one line ``error: ...`` on stderr and exit status 2, without a traceback.
@@ -20,10 +22,12 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models} [flags]\n"
+    "usage: mixer-vit {train,eval,models,convert} [flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...]\n"
     "  eval    --workdir DIR [--split test] [--step N]\n"
-    "  models  [--filter REGEX] [--no_flops]"
+    "  models  [--filter REGEX] [--no_flops]\n"
+    "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
+    "[--image_size N] [--num_classes N]"
 )
 
 
@@ -138,7 +142,35 @@ def _models(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "eval": _eval, "models": _models}
+def _convert(argv: Sequence[str]) -> int:
+    def define(fv):
+        for name, help_text in (
+            ("model", "Our model name (see `mixer-vit models`)."),
+            ("weights", "A .safetensors or .npz file (pickles are refused)."),
+            ("out", "A new (or empty) directory for the converted weights."),
+        ):
+            flags.DEFINE_string(name, None, help_text, flag_values=fv)
+        flags.DEFINE_enum("from", None, ["timm", "big_vision"], "Checkpoint kind.", flag_values=fv)
+        for name, help_text in (
+            ("image_size", "Resolution (default: the model's)."),
+            ("num_classes", "Head outputs (default: the model's, 1000)."),
+        ):
+            flags.DEFINE_integer(name, None, help_text, flag_values=fv)
+
+    fv = _parse(argv, define)
+    for name in ("model", "from", "weights", "out"):
+        if fv[name].value is None:
+            raise UsageError(f"missing --{name}; {USAGE.splitlines()[-1].strip()}")
+    from mixer_vit.convert.convert_command import convert_to_directory
+
+    summary = convert_to_directory(
+        fv.model, fv["from"].value, fv.weights, fv.out, fv.image_size, fv.num_classes
+    )
+    print(summary)
+    return 0
+
+
+COMMANDS = {"train": _train, "eval": _eval, "models": _models, "convert": _convert}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def tiny_config(digits_data_dir):
         config.train.global_batch_size = 32
         config.train.num_epochs = 2
         config.train.log_every_steps = 5
-        config.optim.warmup_epochs = 1.0
+        config.optim.warmup = "1ep"
         for key, value in train_changes.items():
             config.train[key] = value
         return config

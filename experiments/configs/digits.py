@@ -69,6 +69,7 @@ def get_config(arg=None):
     config.train.log_every_steps = 20
     config.train.checkpoint_every_steps = 500
     config.train.max_checkpoints_to_keep = 3
+    config.train.grad_accum_steps = 1  # micro-batches per step (same result, less memory)
     config.train.halt_after_steps = placeholder(int)  # stop this invocation early (resume later)
 
     config.optim = ml_collections.ConfigDict()
@@ -80,11 +81,52 @@ def get_config(arg=None):
     config.optim.momentum = 0.9  # sgd only
     config.optim.nesterov = False  # sgd only
     config.optim.weight_decay = 0.05
-    config.optim.schedule = "warmup_cosine"
-    config.optim.warmup_epochs = 5.0
-    config.optim.end_lr_factor = 0.0
+    # Durations: steps ("500"), epochs ("5ep") or percent of training ("10%").
+    config.optim.warmup = "5ep"  # linear warm-up from 0, before any schedule
+    config.optim.schedule = "cosine"  # cosine | cosine_restarts | step | constant
+    config.optim.end_lr_factor = 0.0  # cosine(_restarts): final lr = lr * end_lr_factor
+    config.optim.restart_period = "10ep"  # cosine_restarts: first cycle length
+    config.optim.restart_mult = 2.0  # cosine_restarts: each cycle this much longer
+    config.optim.decay_at = "30ep,60ep,90ep"  # step: multiply lr by decay_factor at these
+    config.optim.decay_factor = 0.1
     config.optim.grad_clip_norm = 1.0
+    config.optim.no_decay = r"(^|/)bias$|(^|/)scale$|pos_embed|cls_token|dist_token"
+    config.optim.lr_mults = ""  # e.g. "head:10, pos_embed:0.1" (first matching rule wins)
+    config.optim.freeze = ""  # regex of parameters that never change, e.g. "^patch_embed"
+    # Reduce-on-plateau on the validation loss: lr *= factor after `patience` flat epochs.
+    config.optim.plateau = ml_collections.ConfigDict(
+        dict(factor=1.0, patience=3, rtol=1e-4, cooldown=0)  # factor 1.0: off
+    )
+
+    config.sam = ml_collections.ConfigDict()
+    config.sam.rho = 0.0  # > 0 turns SAM on (0.05 is the paper's default)
+    config.sam.adaptive = False  # ASAM: perturbation relative to |w| + eta
+    config.sam.eta = 0.01
+    config.sam.per_device = False  # m-sharpness: each device perturbs with its own gradient
+
+    config.ema = ml_collections.ConfigDict()
+    config.ema.decay = 0.0  # > 0 keeps an EMA of the parameters, e.g. 0.999
+    config.ema.evaluate = True  # evaluate with the EMA parameters when EMA is on
+
+    config.augment = ml_collections.ConfigDict()
+    config.augment.mixup_alpha = 0.0  # > 0 turns mixup on (0.8 in DeiT)
+    config.augment.cutmix_alpha = 0.0  # > 0 turns CutMix on (1.0 in DeiT)
+    config.augment.switch_prob = 0.5  # when both are on: chance of CutMix per batch
+    config.augment.erase_prob = 0.0  # random erasing / cutout per image
+    config.augment.erase_area = "0.02,0.33"  # erased fraction of the image, low,high
+
+    config.distill = ml_collections.ConfigDict()
+    config.distill.kind = "none"  # none | soft | hard (hard: DeiT's distillation token)
+    config.distill.teacher_workdir = ""  # a finished `mixer-vit train` workdir
+    config.distill.temperature = 3.0  # soft only
+    config.distill.alpha = 0.5  # soft only: weight of the distillation term
+
+    config.early_stopping = ml_collections.ConfigDict()
+    config.early_stopping.patience = 0  # > 0: stop after this many epochs without gain
+    config.early_stopping.metric = "accuracy"  # validation accuracy | loss
+    config.early_stopping.min_delta = 0.0
 
     config.loss = ml_collections.ConfigDict()
+    config.loss.name = "softmax"  # softmax | sigmoid (cross-entropy)
     config.loss.label_smoothing = 0.1
     return config

@@ -3,12 +3,15 @@
 A converter is ``converter(state_dict, model) -> {"params/a/b/kernel": array, ...}``: it
 reads timm's numpy state dict (torch layouts) and returns a flat dict keyed by
 collection and path (``params/...``, ``batch_stats/...``). ``convert_timm`` checks the
-result against the model's own variables, strictly.
+result against the model's own variables, strictly. A converter that declares a keyword
+``image_size`` also gets the target resolution (e.g. to resample a position embedding
+learned at another one).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
@@ -69,6 +72,11 @@ def convert_timm(
             f"no timm converter for {our_name!r}; models with one: {', '.join(sorted(_ENTRIES))}"
         )
     model = create_model(our_name, **overrides)
-    template = abstract_variables(model, image_size or model_default_image_size(our_name))
-    flat = _ENTRIES[our_name].converter(state_dict, model)
+    image_size = image_size or model_default_image_size(our_name)
+    template = abstract_variables(model, image_size)
+    converter = _ENTRIES[our_name].converter
+    if "image_size" in inspect.signature(converter).parameters:
+        flat = converter(state_dict, model, image_size=image_size)
+    else:
+        flat = converter(state_dict, model)
     return model, assign_flat(template, flat)

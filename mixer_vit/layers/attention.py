@@ -11,6 +11,8 @@ import jax.numpy as jnp
 
 from .mixers import register_mixer
 
+ATTENTION_IMPLEMENTATIONS = ("xla", "fused")
+
 
 @register_mixer("attention")
 class MultiHeadSelfAttention(nn.Module):
@@ -20,12 +22,18 @@ class MultiHeadSelfAttention(nn.Module):
     (the output axis is ordered ``(3, num_heads, head_dim)`` like timm's fused qkv),
     ``proj/kernel [D, D]``, ``proj/bias [D]``. The softmax runs in float32 whatever
     ``dtype`` is.
+
+    ``implementation``: ``"xla"`` (plain einsum + softmax, supports ``attn_drop``) or
+    ``"fused"`` (``jax.nn.dot_product_attention``, which picks a fused kernel such as
+    cuDNN flash attention on GPU where it applies; no attention dropout). Both give the
+    same result within float tolerance and have the same parameters.
     """
 
     num_heads: int
     qkv_bias: bool = True
     attn_drop: float = 0.0
     proj_drop: float = 0.0
+    implementation: str = "xla"
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -38,6 +46,16 @@ class MultiHeadSelfAttention(nn.Module):
             raise ValueError(
                 f"Attention width {dim} is not divisible by num_heads={self.num_heads}."
             )
+        if self.implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(
+                f"Attention implementation must be one of "
+                f"{', '.join(ATTENTION_IMPLEMENTATIONS)}, got '{self.implementation}'."
+            )
+        if self.implementation == "fused" and self.attn_drop > 0:
+            raise ValueError(
+                "Attention implementation 'fused' has no attention dropout; set attn_drop=0 "
+                "or use implementation='xla'."
+            )
         head_dim = dim // self.num_heads
         dense = functools.partial(
             nn.Dense, dtype=self.dtype, kernel_init=nn.initializers.xavier_uniform()
@@ -46,10 +64,14 @@ class MultiHeadSelfAttention(nn.Module):
         qkv = dense(3 * dim, use_bias=self.qkv_bias, name="qkv")(x)
         qkv = qkv.reshape(batch, tokens, 3, self.num_heads, head_dim)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, N, H, head_dim]
-        logits = jnp.einsum("bqhd,bkhd->bhqk", q * (head_dim**-0.5), k)  # [B, H, N, N]
-        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
-        weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
-        out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, tokens, dim)
+        if self.implementation == "fused":
+            out = jax.nn.dot_product_attention(q, k, v, scale=head_dim**-0.5)  # [B, N, H, hd]
+            out = out.reshape(batch, tokens, dim)
+        else:
+            logits = jnp.einsum("bqhd,bkhd->bhqk", q * (head_dim**-0.5), k)  # [B, H, N, N]
+            weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+            weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
+            out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, tokens, dim)
 
         out = dense(dim, name="proj")(out)
         return nn.Dropout(self.proj_drop)(out, deterministic=deterministic)

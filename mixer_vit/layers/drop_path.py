@@ -12,16 +12,18 @@ class DropPath(nn.Module):
 
     ``[B, ...] -> [B, ...]``: one Bernoulli(1 - rate) draw per example, shared by all
     other axes. Identity when ``deterministic`` or ``rate == 0``. Draws from the
-    ``'dropout'`` rng stream.
+    ``'dropout'`` rng stream. ``rate`` may also be a traced scalar (a per-block rate fed
+    through ``nn.scan``); it is then not range-checked and always draws.
     """
 
-    rate: float = 0.0
+    rate: float | jax.Array = 0.0
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
-        if not 0.0 <= self.rate < 1.0:
+        static = isinstance(self.rate, (int, float))
+        if static and not 0.0 <= self.rate < 1.0:
             raise ValueError(f"DropPath rate must be in [0, 1), got {self.rate}.")
-        if deterministic or self.rate == 0.0:
+        if deterministic or (static and self.rate == 0.0):
             return x
         keep_prob = 1.0 - self.rate
         mask_shape = (x.shape[0],) + (1,) * (x.ndim - 1)

@@ -15,6 +15,7 @@ Parameter tree (ViT-B/16 shown; ``blocks_{i}`` for i in 0..depth-1)::
     blocks_0/norm1/{scale, bias}
     blocks_0/mixer/...                        (attention: qkv/{kernel,bias}, proj/{kernel,bias};
                                                mlp: mlp/fc1/..., mlp/fc2/...; identity: none)
+    blocks_0/ls1/scale [768]                  (layer_scale_init is not None; also ls2)
     blocks_0/norm2/{scale, bias}
     blocks_0/mlp/{fc1,fc2}/{kernel, bias}
     norm/{scale, bias}
@@ -30,7 +31,18 @@ import jax
 import jax.numpy as jnp
 from flax.core import FrozenDict
 
-from mixer_vit.layers import DropPath, Mlp, PatchEmbed, check_mixer_kwargs, layer_norm, make_mixer
+from mixer_vit.layers import (
+    POS_EMBED_TYPES,
+    DropPath,
+    LayerScale,
+    Mlp,
+    PatchEmbed,
+    check_mixer_kwargs,
+    layer_norm,
+    make_mixer,
+    sincos_2d_position_embedding,
+)
+from mixer_vit.models.block_stacking import apply_blocks, check_remat_policy
 
 POOLS = ("token", "gap")
 
@@ -51,24 +63,40 @@ class MetaFormerBlock(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     norm_eps: float = 1e-6
+    layer_scale_init: float | None = None
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(
-        self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int] | None = None
+        self,
+        x: jax.Array,
+        *,
+        deterministic: bool,
+        grid: tuple[int, int] | None = None,
+        drop_path_rate: jax.Array | None = None,
     ) -> jax.Array:
-        """x: [B, N, D]; grid: (H, W) of the patch tokens, the last H*W of the N."""
-        drop_path = DropPath(self.drop_path_rate)
+        """x: [B, N, D]; grid: (H, W) of the patch tokens, the last H*W of the N;
+        drop_path_rate: a (traced) scalar overriding the attribute (used under ``nn.scan``).
+
+        With ``layer_scale_init`` set, each branch is multiplied by a learned per-channel
+        gain (``ls1``, ``ls2``) initialised to it, before drop path.
+        """
+        drop_path = DropPath(self.drop_path_rate if drop_path_rate is None else drop_path_rate)
+
+        def scaled(y: jax.Array, name: str) -> jax.Array:
+            if self.layer_scale_init is None:
+                return y
+            return LayerScale(self.layer_scale_init, dtype=self.dtype, name=name)(y)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm1")(x)
         mixer = make_mixer(self.mixer, dtype=self.dtype, **self.mixer_kwargs, name="mixer")
         y = mixer(y, deterministic=deterministic, grid=grid)
-        x = x + drop_path(y, deterministic=deterministic)
+        x = x + drop_path(scaled(y, "ls1"), deterministic=deterministic)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm2")(x)
         mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
         y = mlp(y, deterministic=deterministic)
-        return x + drop_path(y, deterministic=deterministic)
+        return x + drop_path(scaled(y, "ls2"), deterministic=deterministic)
 
 
 class MetaFormer(nn.Module):
@@ -91,13 +119,22 @@ class MetaFormer(nn.Module):
       mlp_ratio: channel-MLP hidden width is ``int(embed_dim * mlp_ratio)``.
       num_classes: head outputs; 0 means no head.
       use_class_token: prepend a learned class token (parameter ``cls_token``).
-      use_pos_embed: add a learned position embedding (``pos_embed``, covering the
-        class token when there is one, as in timm).
+      use_pos_embed: add a position embedding of kind ``pos_embed_type``.
+      pos_embed_type: "learned" (parameter ``pos_embed``, covering the class token when
+        there is one, as in timm), "sincos2d" (fixed 2-D sin-cos table added to the
+        patch tokens only, as in big_vision / MAE; no parameter) or "none".
       pool: "token" (the class token) or "gap" (mean over the patch tokens).
       dropout_rate: dropout after the position embedding and inside the channel MLP.
         The mixer's own dropout is one of its ``mixer_kwargs``.
       drop_path_rate: stochastic depth of the last block; linear from 0 at block 0.
       norm_eps: LayerNorm epsilon.
+      layer_scale_init: None (no layer-scale) or the initial per-channel gain of every
+        residual branch (parameters ``blocks_i/ls1/scale``, ``blocks_i/ls2/scale``).
+      scan_blocks: run the blocks as one ``nn.scan`` (faster compiles for deep models);
+        block parameters are then stacked under ``blocks`` with a leading depth axis
+        (see ``models/block_stacking.py`` for the layout and the conversion functions).
+      remat_blocks: recompute block activations in the backward pass (``nn.remat``).
+      remat_policy: what remat may keep, a ``jax.checkpoint_policies`` name.
       dtype: compute dtype (e.g. ``jnp.bfloat16``).
     """
 
@@ -110,10 +147,15 @@ class MetaFormer(nn.Module):
     num_classes: int = 1000
     use_class_token: bool = False
     use_pos_embed: bool = False
+    pos_embed_type: str = "learned"
     pool: str = "gap"
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     norm_eps: float = 1e-6
+    layer_scale_init: float | None = None
+    scan_blocks: bool = False
+    remat_blocks: bool = False
+    remat_policy: str = "nothing_saveable"
     dtype: Any = jnp.float32
 
     def __post_init__(self):
@@ -123,6 +165,11 @@ class MetaFormer(nn.Module):
         check_mixer_kwargs(self.mixer, dict(self.mixer_kwargs))
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)}, got '{self.pool}'.")
+        if self.pos_embed_type not in POS_EMBED_TYPES:
+            raise ValueError(
+                f"pos_embed_type must be one of {', '.join(POS_EMBED_TYPES)}, "
+                f"got '{self.pos_embed_type}'."
+            )
         if self.pool == "token" and not self.use_class_token:
             raise ValueError(
                 "pool='token' needs use_class_token=True; use pool='gap' without a class token."
@@ -133,6 +180,7 @@ class MetaFormer(nn.Module):
         for field in ("dropout_rate", "drop_path_rate"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)}.")
+        check_remat_policy(self.remat_policy)
         super().__post_init__()
 
     @nn.compact
@@ -150,25 +198,41 @@ class MetaFormer(nn.Module):
             cls_tokens = jnp.broadcast_to(cls_token.astype(x.dtype), (batch, 1, dim))
             x = jnp.concatenate([cls_tokens, x], axis=1)  # [B, 1 + N, D]
             num_prefix_tokens = 1
-        if self.use_pos_embed:
+        if self.use_pos_embed and self.pos_embed_type == "learned":
             pos_embed = self.param(
                 "pos_embed", nn.initializers.normal(stddev=0.02), (1, x.shape[1], dim)
             )
             x = x + pos_embed.astype(x.dtype)
+        elif self.use_pos_embed and self.pos_embed_type == "sincos2d":
+            table = sincos_2d_position_embedding(grid, dim)  # [1, N, D], a constant
+            x = x.at[:, num_prefix_tokens:].add(jnp.asarray(table, x.dtype))
         x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
 
         mlp_dim = int(self.embed_dim * self.mlp_ratio)
-        for i, rate in enumerate(stochastic_depth_rates(self.drop_path_rate, self.depth)):
-            x = MetaFormerBlock(
+
+        def make_block(rate: float, name: str) -> MetaFormerBlock:
+            return MetaFormerBlock(
                 mixer=self.mixer,
                 mixer_kwargs=self.mixer_kwargs,
                 mlp_dim=mlp_dim,
                 dropout_rate=self.dropout_rate,
                 drop_path_rate=rate,
                 norm_eps=self.norm_eps,
+                layer_scale_init=self.layer_scale_init,
                 dtype=self.dtype,
-                name=f"blocks_{i}",
-            )(x, deterministic=deterministic, grid=grid)
+                name=name,
+            )
+
+        x = apply_blocks(
+            make_block,
+            x,
+            stochastic_depth_rates(self.drop_path_rate, self.depth),
+            deterministic=deterministic,
+            grid=grid,
+            scan=self.scan_blocks,
+            remat=self.remat_blocks,
+            remat_policy=self.remat_policy,
+        )
         x = layer_norm(self.norm_eps, dtype=self.dtype, name="norm")(x)
 
         if self.pool == "token":

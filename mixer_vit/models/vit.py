@@ -62,3 +62,23 @@ for _size, _patch in VIT_VARIANTS:
     register_model(f"vit_{_size}{_patch}")(
         functools.partial(vit, patch_size=_patch, embed_dim=_dim, depth=_depth, num_heads=_heads)
     )
+
+# Global-average-pool ViTs without a class token (timm's ``vit_*_gap_224``: 16 heads,
+# position embedding over the patches only). Any ViT becomes one with the overrides
+# ``use_class_token=False, pool="gap"``; the sin-cos position embedding of big_vision's
+# "simple ViT" is ``pos_embed_type="sincos2d"``.
+VIT_GAP_VARIANTS = (("b", 16), ("h", 14))
+
+for _size, _patch in VIT_GAP_VARIANTS:
+    _dim, _depth, _ = VIT_SIZES[_size]
+    register_model(f"vit_{_size}{_patch}_gap")(
+        functools.partial(
+            vit,
+            patch_size=_patch,
+            embed_dim=_dim,
+            depth=_depth,
+            num_heads=16,
+            use_class_token=False,
+            pool="gap",
+        )
+    )

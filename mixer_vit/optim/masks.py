@@ -1,14 +1,21 @@
-"""Boolean masks over parameter trees, chosen by regular expressions on '/'-joined names."""
+"""Trees over parameters chosen by regular expressions on their '/'-joined names.
+
+Rules are written in configs as strings: a pattern (``re.search`` on names such as
+``blocks_0/mixer/qkv/kernel``), or ``"pattern:value, pattern:value"`` lists where the first
+matching rule wins.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any
 
 import flax.traverse_util
 
+from mixer_vit.errors import UserError
+
 # Norm scales/biases, all biases, position embeddings and extra tokens get no weight decay.
-NO_DECAY_PATTERNS = (r"(^|/)bias$", r"(^|/)scale$", r"pos_embed", r"cls_token", r"dist_token")
+NO_DECAY = r"(^|/)bias$|(^|/)scale$|pos_embed|cls_token|dist_token"
 
 
 def flat_param_names(params: Any) -> list[str]:
@@ -16,12 +23,48 @@ def flat_param_names(params: Any) -> list[str]:
     return ["/".join(k) for k in flax.traverse_util.flatten_dict(params)]
 
 
-def decay_mask(params: Any, no_decay: Sequence[str] = NO_DECAY_PATTERNS) -> Any:
-    """A tree like ``params`` holding True where weight decay applies.
+def path_name(path) -> str:
+    """A jax key path (from ``tree_map_with_path``) as a '/'-joined name."""
+    return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
 
-    A parameter is decayed unless its name matches one of ``no_decay`` (``re.search``).
-    """
-    compiled = [re.compile(p) for p in no_decay]
+
+def _compile(pattern: str, what: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise UserError(f"{what}: {pattern!r} is not a regular expression ({e})") from None
+
+
+def map_names(params: Any, value_of_name) -> Any:
+    """A tree like ``params`` whose leaves are ``value_of_name("a/b/kernel")``."""
     flat = flax.traverse_util.flatten_dict(params)
-    mask = {k: not any(p.search("/".join(k)) for p in compiled) for k in flat}
-    return flax.traverse_util.unflatten_dict(mask)
+    return flax.traverse_util.unflatten_dict({k: value_of_name("/".join(k)) for k in flat})
+
+
+def regex_mask(params: Any, pattern: str, what: str = "pattern") -> Any:
+    """True where the name matches ``pattern``; all False for an empty pattern."""
+    if not pattern:
+        return map_names(params, lambda name: False)
+    compiled = _compile(pattern, what)
+    return map_names(params, lambda name: bool(compiled.search(name)))
+
+
+def decay_mask(params: Any, no_decay: str = NO_DECAY) -> Any:
+    """True where weight decay applies: every parameter whose name ``no_decay`` misses."""
+    compiled = _compile(no_decay, "optim.no_decay") if no_decay else None
+    return map_names(params, lambda name: not (compiled and compiled.search(name)))
+
+
+def parse_value_rules(rules: str, what: str) -> list[tuple[re.Pattern, float]]:
+    """``"head:10, pos_embed:0.1"`` -> [(re(head), 10.0), (re(pos_embed), 0.1)]."""
+    parsed = []
+    for rule in (r.strip() for r in rules.split(",") if r.strip()):
+        pattern, sep, value = rule.rpartition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or number is None:
+            raise UserError(f"{what}: rule {rule!r} is not 'pattern:number' (e.g. 'head:10')")
+        parsed.append((_compile(pattern, what), number))
+    return parsed

@@ -39,9 +39,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     _require(optim.lr > 0, f"optim.lr must be positive, got {optim.lr}")
     _require(optim.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {optim.weight_decay}")
     _require(
-        optim.warmup_epochs >= 0, f"optim.warmup_epochs must be >= 0, got {optim.warmup_epochs}"
-    )
-    _require(
         0.0 <= config.loss.label_smoothing < 1.0,
         f"loss.label_smoothing must be in [0, 1), got {config.loss.label_smoothing}",
     )

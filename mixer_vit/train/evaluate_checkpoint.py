@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import jax
-import ml_collections
 
 from mixer_vit import data
 from mixer_vit.errors import UserError
@@ -14,17 +12,7 @@ from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.setup import prepare
 from mixer_vit.train.step import make_eval_step
-
-
-def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(path):
-        raise UserError(
-            f"{workdir} is not a training workdir (no config.json); pass the --workdir "
-            f"of a `mixer-vit train` run"
-        )
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+from mixer_vit.train.workdir_config import load_workdir_config
 
 
 def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> dict[str, float]:
@@ -47,5 +35,7 @@ def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> di
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )
-    result = evaluate(state, make_eval_step(run.model, run.mesh), batches, run.mesh)
+    result = evaluate(
+        state, make_eval_step(run.model, run.mesh, use_ema=run.evaluate_with_ema), batches, run.mesh
+    )
     return {**result, "step": step}

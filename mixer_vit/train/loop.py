@@ -16,10 +16,13 @@ from tqdm import tqdm
 from mixer_vit import data, parallel
 from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
+from mixer_vit.train.early_stopping import EarlyStopping
 from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.metrics_writer import MetricsWriter
 from mixer_vit.train.setup import RunSetup, prepare
 from mixer_vit.train.step import make_eval_step, make_train_step
+from mixer_vit.train.teacher import load_teacher
+from mixer_vit.train.test_report import build_report, summary_line, write_report
 
 log = logging.getLogger(__name__)
 
@@ -87,53 +90,97 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns the
     final test metrics (``accuracy``, ``loss``, ``count``) plus ``steps``."""
     run = prepare(config)
+    teacher = None
+    if run.step_options.distillation != "none":
+        teacher = load_teacher(
+            config.distill.teacher_workdir, run.model.num_classes, run.image_shape
+        )
     ckpt = open_checkpointer(config, workdir)
     start_step = check_resumable(ckpt, run, workdir)
     os.makedirs(workdir, exist_ok=True)
     _write_config(config, workdir, resuming=start_step > 0)
     writer = MetricsWriter(workdir)
     try:
-        return _train(run, config, workdir, ckpt, writer, start_step)
+        return _train(run, config, workdir, ckpt, writer, start_step, teacher)
     finally:
         ckpt.wait()
         ckpt.close()
         writer.close()
 
 
+def _early_stopper(config: ml_collections.ConfigDict) -> EarlyStopping | None:
+    es = config.early_stopping
+    if not es.patience:
+        return None
+    if es.metric not in ("accuracy", "loss"):
+        raise UserError(f"early_stopping.metric must be accuracy or loss, got {es.metric!r}")
+    mode = "max" if es.metric == "accuracy" else "min"
+    return EarlyStopping(patience=es.patience, min_delta=es.min_delta, mode=mode)
+
+
 def _train(
-    run: RunSetup, config, workdir: str, ckpt: Checkpointer, writer: MetricsWriter, start_step: int
+    run: RunSetup,
+    config,
+    workdir: str,
+    ckpt: Checkpointer,
+    writer: MetricsWriter,
+    start_step: int,
+    teacher: tuple | None,
 ) -> dict[str, float]:
     batch_size = config.train.global_batch_size
-    preprocess = run.preprocess
     train_iter = data.train_batches(
         run.open_split(config.data.train_split),
         global_batch_size=batch_size,
         seed=config.seed,
-        preprocess=preprocess,
+        preprocess=run.preprocess,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )
+    stopper = _early_stopper(config)
+    stopped_early = False
     state = run.init_state()
     if start_step:
-        state, data_state = ckpt.restore(start_step, state)
-        train_iter.set_state(data_state)
+        state, saved = ckpt.restore(start_step, state)
+        train_iter.set_state(saved["iterator"])
+        if stopper:
+            stopper.restore(saved["early_stopping"])
+        stopped_early = bool(saved.get("stopped_early", False))
         log.info("resumed from step %d in %s", start_step, workdir)
+
+    def loop_state() -> dict:
+        return {
+            "iterator": train_iter.get_state(),
+            "stopped_early": stopped_early,
+            "early_stopping": stopper.state() if stopper else None,
+        }
+
+    replicated = parallel.replicated(run.mesh)
+    teacher_model, step_args = None, ()
+    if teacher is not None:
+        teacher_model, teacher_variables = teacher
+        step_args = (jax.device_put(teacher_variables, replicated),)
     meta = {"model": run.model_identity()}
     base_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
     train_step = make_train_step(
-        run.model, run.tx, run.mesh, base_rng=base_rng, label_smoothing=config.loss.label_smoothing
+        run.model,
+        run.tx,
+        run.mesh,
+        base_rng=base_rng,
+        options=run.step_options,
+        teacher_model=teacher_model,
     )
-    eval_step = make_eval_step(run.model, run.mesh)
+    eval_step = make_eval_step(run.model, run.mesh, use_ema=run.evaluate_with_ema)
+    best = Checkpointer(os.path.join(workdir, "best"), 1, max_to_keep=1) if stopper else None
 
-    def run_eval(split: str) -> dict[str, float]:
+    def run_eval(split: str, predictions: list | None = None) -> dict[str, float]:
         batches = data.eval_batches(
             run.open_split(split),
             global_batch_size=batch_size,
-            preprocess=preprocess,
+            preprocess=run.preprocess,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )
-        return evaluate(state, eval_step, batches, run.mesh)
+        return evaluate(state, eval_step, batches, run.mesh, predictions)
 
     last_step = run.total_steps
     if config.train.halt_after_steps:
@@ -148,9 +195,11 @@ def _train(
         disable=jax.process_index() != 0,
     )
     window, window_start = [], time.perf_counter()
-    for step in range(start_step + 1, last_step + 1):
+    step = start_step
+    remaining = range(start_step + 1, last_step + 1) if not stopped_early else range(0)
+    for step in remaining:
         batch = parallel.shard_batch(next(train_iter), run.mesh)
-        state, metrics = train_step(state, batch)
+        state, metrics = train_step(state, batch, *step_args)
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
         if not _is_finite(metrics):
             bar.close()
@@ -176,16 +225,45 @@ def _train(
                 f"epoch {step // run.steps_per_epoch}: {config.data.eval_split} "
                 f"accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}"
             )
-        if ckpt.should_save(step) or step == last_step:
-            ckpt.save(step, state, train_iter.get_state(), meta)
+            if run.step_options.plateau:
+                state = state.replace(
+                    plateau_value=jax.device_put(np.float32(val["loss"]), replicated)
+                )
+            if stopper:
+                improved, stopped_early = stopper.update(val[config.early_stopping.metric], step)
+                if improved:
+                    best.save(step, state, loop_state(), meta)
+        if ckpt.should_save(step) or step == last_step or stopped_early:
+            ckpt.save(step, state, loop_state(), meta)
+        if stopped_early:
+            bar.write(
+                f"early stopping at step {step}: no {config.data.eval_split} "
+                f"{config.early_stopping.metric} gain for {stopper.patience} evaluations; "
+                f"best at step {stopper.best_step}"
+            )
+            break
     bar.close()
-    if last_step < run.total_steps:
+    if step < run.total_steps and not stopped_early:
         log.info(
             "halted after step %d of %d; run the same command again to resume",
-            last_step,
+            step,
             run.total_steps,
         )
-        return {"steps": last_step, "halted": True}
-    test = run_eval(config.data.test_split)
-    writer.write(run.total_steps, config.data.test_split, test)
-    return {**test, "steps": run.total_steps}
+        if best:
+            best.close()
+        return {"steps": step, "halted": True}
+    if best:
+        best.wait()
+        state, _ = best.restore(best.latest_step(), state)
+        best.close()
+    validation_predictions, test_predictions = [], []
+    run_eval(config.data.eval_split, validation_predictions)
+    test = run_eval(config.data.test_split, test_predictions)
+    writer.write(step, config.data.test_split, test)
+    if jax.process_index() == 0:
+        report = build_report(validation_predictions, test_predictions)
+        write_report(report, workdir)
+        log.info(
+            "test report: %s (%s)", summary_line(report), os.path.join(workdir, "test_report.json")
+        )
+    return {**test, "steps": step, "evaluated_step": stopper.best_step if stopper else step}

@@ -23,6 +23,7 @@ from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.train.config_checks import check_config, check_image_size
 from mixer_vit.train.state import TrainState, create_train_state
+from mixer_vit.train.step_options import StepOptions
 
 
 @dataclasses.dataclass
@@ -40,12 +41,22 @@ class RunSetup:
     total_steps: int
     schedule: optax.Schedule
     tx: optax.GradientTransformation
+    step_options: StepOptions
 
     def init_state(self) -> TrainState:
         rng = jax.random.PRNGKey(self.config.seed)
         return create_train_state(
-            self.model, self.tx, self.image_shape, rng, parallel.replicated(self.mesh)
+            self.model,
+            self.tx,
+            self.image_shape,
+            rng,
+            parallel.replicated(self.mesh),
+            with_ema=self.step_options.ema_decay > 0,
         )
+
+    @property
+    def evaluate_with_ema(self) -> bool:
+        return self.step_options.ema_decay > 0 and bool(self.config.ema.evaluate)
 
     def open_split(self, split: str):
         """A random-access source of ``split`` (held decoded in memory if data.in_memory)."""
@@ -70,6 +81,7 @@ class RunSetup:
 
 def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     check_config(config)
+    step_options = StepOptions.from_config(config)
     data_dir = config.data.data_dir or data.default_data_dir()
     data.ensure_prepared(config.data.name, data_dir)
     info = data.data_info(config.data.name, data_dir)
@@ -79,6 +91,13 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     check_image_size(info.image_shape[:2], getattr(model, "patch_size", None), config.model.name)
     mesh = parallel.make_mesh(config.num_devices)
     parallel.check_global_batch(config.train.global_batch_size, mesh)
+    accumulation = step_options.accumulation_steps
+    if config.train.global_batch_size % (accumulation * mesh.devices.size):
+        raise UserError(
+            f"global batch size {config.train.global_batch_size} does not split into "
+            f"{accumulation} micro-batches over {mesh.devices.size} devices; make it a multiple "
+            f"of {accumulation * mesh.devices.size} or change --config.train.grad_accum_steps"
+        )
     train_size = info.split_sizes.get(config.data.train_split)
     if train_size is None:
         raise UserError(
@@ -93,7 +112,9 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
         )
     total_steps = steps_per_epoch * config.train.num_epochs
     schedule = build_schedule(config.optim, total_steps, steps_per_epoch)
-    tx = build_optimizer(config.optim, schedule)
+    tx = build_optimizer(
+        config.optim, schedule, steps_per_epoch=steps_per_epoch, accumulation_steps=accumulation
+    )
     return RunSetup(
         config=config,
         data_dir=data_dir,
@@ -106,4 +127,5 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
         total_steps=total_steps,
         schedule=schedule,
         tx=tx,
+        step_options=step_options,
     )

@@ -11,17 +11,24 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Sharding
 
+# Fed to reduce-on-plateau before the first validation: any real loss improves on it.
+PLATEAU_START = 1e30
+
 
 class TrainState(flax.struct.PyTreeNode):
     """step: int32 scalar; params: the ``params`` collection; opt_state: the optimizer's
     state; model_state: every other variable collection (e.g. ``batch_stats``), updated by
-    the forward pass in training mode. The model and optimizer are not part of it: the
+    the forward pass in training mode; ema_params: the exponential moving average of the
+    parameters (None when EMA is off); plateau_value: the validation metric that drives
+    reduce-on-plateau (float32 scalar). The model and optimizer are not part of it: the
     train step closes over them."""
 
     step: jax.Array
     params: Any
     opt_state: Any
     model_state: Any
+    ema_params: Any = None
+    plateau_value: jax.Array | None = None
 
 
 def create_train_state(
@@ -30,6 +37,8 @@ def create_train_state(
     image_shape: tuple[int, int, int],
     rng: jax.Array,
     sharding: Sharding,
+    *,
+    with_ema: bool = False,
 ) -> TrainState:
     """Initialises parameters and optimizer state directly with ``sharding``.
 
@@ -48,6 +57,8 @@ def create_train_state(
             params=params,
             opt_state=tx.init(params),
             model_state=variables,
+            ema_params=jax.tree.map(jnp.copy, params) if with_ema else None,
+            plateau_value=jnp.asarray(PLATEAU_START, jnp.float32),
         )
 
     return jax.jit(init, out_shardings=sharding)()

@@ -1,0 +1,17 @@
+"""Evaluation metrics computed on the host from collected predictions."""
+from mixer_vit.metrics.calibration import expected_calibration_error
+from mixer_vit.metrics.classification import classification_report, top_k_accuracy
+from mixer_vit.metrics.open_set import (
+    coverage_accuracy_curve,
+    per_class_thresholds,
+    predict_with_rejection,
+)
+
+__all__ = [
+    "classification_report",
+    "coverage_accuracy_curve",
+    "expected_calibration_error",
+    "per_class_thresholds",
+    "predict_with_rejection",
+    "top_k_accuracy",
+]

@@ -1,0 +1,136 @@
+"""Running a MetaFormer's identical blocks: a Python loop, ``nn.scan``, ``nn.remat``.
+
+Two parameter layouts hold the same weights (any collection: ``params``, ``batch_stats``):
+
+* per-block (the default, and the layout of every converter)::
+
+      blocks_0/norm1/scale [D], ..., blocks_{d-1}/mlp/fc2/kernel [4D, D]
+
+* stacked (``scan_blocks=True``): one subtree ``blocks`` whose leaves gain a leading depth
+  axis::
+
+      blocks/norm1/scale [d, D], ..., blocks/mlp/fc2/kernel [d, 4D, D]
+
+``stack_block_params`` / ``unstack_block_params`` convert between them, so weights
+converted from timm or big_vision, and checkpoints of either kind, load into both.
+
+Under scan the stochastic-depth rate of block ``i`` (the linear rule) is a scanned input,
+and the ``params`` / ``dropout`` rngs are split per block.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+BLOCK_PREFIX = "blocks"
+REMAT_POLICIES = (
+    "nothing_saveable",
+    "everything_saveable",
+    "dots_saveable",
+    "dots_with_no_batch_dims_saveable",
+)
+
+
+def check_remat_policy(policy: str) -> None:
+    """One-line ``ValueError`` unless ``policy`` names one of ``REMAT_POLICIES``."""
+    if policy not in REMAT_POLICIES:
+        raise ValueError(
+            f"remat_policy must be one of {', '.join(REMAT_POLICIES)}, got '{policy}'."
+        )
+
+
+def apply_blocks(
+    make_block: Callable[[float, str], nn.Module],
+    x: jax.Array,
+    rates: Sequence[float],
+    *,
+    deterministic: bool,
+    grid: tuple[int, int] | None,
+    scan: bool = False,
+    remat: bool = False,
+    remat_policy: str = "nothing_saveable",
+) -> jax.Array:
+    """Runs ``len(rates)`` blocks on ``x [B, N, D]`` and returns ``[B, N, D]``.
+
+    Must be called inside a compact method (the blocks become its submodules).
+
+    Args:
+      make_block: ``make_block(drop_path_rate, name) -> Module`` called as
+        ``block(x, deterministic=, grid=, drop_path_rate=None | traced scalar)``.
+      rates: the per-block stochastic-depth rates.
+      scan: one ``nn.scan`` over a single block definition (parameters stacked under
+        ``blocks``, see the module docstring) instead of ``blocks_0 .. blocks_{d-1}``.
+      remat: recompute each block's activations in the backward pass
+        (``nn.remat`` with ``jax.checkpoint_policies.<remat_policy>``).
+    """
+
+    def body(block: nn.Module, y: jax.Array, rate: jax.Array | None) -> jax.Array:
+        return block(y, deterministic=deterministic, grid=grid, drop_path_rate=rate)
+
+    if remat:
+        check_remat_policy(remat_policy)
+        policy = getattr(jax.checkpoint_policies, remat_policy)
+        body = nn.remat(body, policy=policy, prevent_cse=not scan)
+
+    if not scan:
+        for i, rate in enumerate(rates):
+            x = body(make_block(rate, f"{BLOCK_PREFIX}_{i}"), x, None)
+        return x
+
+    # Rates all zero: keep drop path static (no rng needed, nothing drawn).
+    dynamic = any(r > 0 for r in rates) and not deterministic
+
+    def step(block: nn.Module, carry: jax.Array, rate: jax.Array) -> tuple[jax.Array, None]:
+        return body(block, carry, rate if dynamic else None), None
+
+    scanned = nn.scan(
+        step,
+        variable_axes={True: 0},
+        split_rngs={"params": True, "dropout": True},
+        length=len(rates),
+    )
+    x, _ = scanned(make_block(0.0, BLOCK_PREFIX), x, jnp.asarray(rates, jnp.float32))
+    return x
+
+
+def _block_keys(tree: Mapping[str, Any]) -> list[str]:
+    indices = sorted(
+        int(m.group(1)) for k in tree if (m := re.fullmatch(rf"{BLOCK_PREFIX}_(\d+)", k))
+    )
+    if indices != list(range(len(indices))):
+        raise ValueError(f"block indices are not 0..{len(indices) - 1}: {indices}")
+    return [f"{BLOCK_PREFIX}_{i}" for i in indices]
+
+
+def stack_block_params(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-block tree (``blocks_0 .. blocks_{d-1}``) -> stacked tree (``blocks``, leaves
+    ``[d, ...]``). Other top-level entries are kept; a tree without blocks is returned as is.
+    """
+    tree = dict(tree)
+    keys = _block_keys(tree)
+    if not keys:
+        return tree
+    blocks = [tree.pop(k) for k in keys]
+    tree[BLOCK_PREFIX] = jax.tree.map(lambda *leaves: np.stack(leaves), *blocks)
+    return tree
+
+
+def unstack_block_params(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """Stacked tree (``blocks`` with leaves ``[d, ...]``) -> per-block tree
+    (``blocks_0 .. blocks_{d-1}``). A tree without ``blocks`` is returned as is."""
+    tree = dict(tree)
+    if BLOCK_PREFIX not in tree:
+        return tree
+    stacked = tree.pop(BLOCK_PREFIX)
+    depth = {np.shape(leaf)[0] for leaf in jax.tree.leaves(stacked)}
+    if len(depth) != 1:
+        raise ValueError(f"stacked block leaves disagree on the depth axis: {sorted(depth)}")
+    for i in range(depth.pop()):
+        tree[f"{BLOCK_PREFIX}_{i}"] = jax.tree.map(lambda leaf, i=i: np.asarray(leaf[i]), stacked)
+    return tree

@@ -1,0 +1,50 @@
+"""The end-of-training report: accuracy, per-class precision/recall/F1, confusion matrix,
+calibration, and open-set rejection with thresholds chosen on the validation split."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from mixer_vit import metrics
+
+TARGET_PRECISION = 0.99  # per-class precision the rejection thresholds aim for on validation
+
+
+def _stack(predictions: list) -> tuple[np.ndarray, np.ndarray]:
+    probs = np.concatenate([p for p, _ in predictions])
+    labels = np.concatenate([y for _, y in predictions])
+    return probs, labels
+
+
+def build_report(validation: list, test: list) -> dict:
+    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``)."""
+    val_probs, val_labels = _stack(validation)
+    test_probs, test_labels = _stack(test)
+    report = metrics.classification_report(test_probs, test_labels)
+    report["ece"] = metrics.expected_calibration_error(test_probs, test_labels)
+    thresholds = metrics.per_class_thresholds(val_probs, val_labels, TARGET_PRECISION)
+    report["rejection"] = {
+        "target_precision_on_validation": TARGET_PRECISION,
+        "thresholds": thresholds.tolist(),
+        "test": metrics.coverage_accuracy_curve(test_probs, test_labels, thresholds),
+    }
+    return report
+
+
+def write_report(report: dict, workdir: str) -> str:
+    path = os.path.join(workdir, "test_report.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=1)
+    return path
+
+
+def summary_line(report: dict) -> str:
+    rejection = report["rejection"]["test"]
+    return (
+        f"top-5 {report['top5']:.4f}, macro F1 {report['macro_f1']:.4f}, ECE "
+        f"{report['ece']:.4f}; with rejection: coverage {rejection['coverage']:.3f}, "
+        f"accuracy {rejection['accuracy_on_accepted']:.4f}"
+    )
