@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import optax
 
 
-def smoothed_targets(labels: jax.Array, num_classes: int, label_smoothing: float = 0.0) -> jax.Array:
+def smoothed_targets(
+    labels: jax.Array, num_classes: int, label_smoothing: float = 0.0
+) -> jax.Array:
     """One-hot targets smoothed as y(1-a) + a/K: int [B] -> float32 [B, K]."""
     targets = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
     return optax.smooth_labels(targets, label_smoothing) if label_smoothing else targets

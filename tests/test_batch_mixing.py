@@ -1,4 +1,5 @@
 """Mixup, CutMix and random erasing: label weights sum to one and match what was pasted."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +35,7 @@ def test_cutmix_box_is_a_rectangle():
     inside = np.asarray(mixed[0, :, :, 0]) == 4.0
     if inside.any():
         rows, cols = np.where(inside)
-        assert inside[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+        assert inside[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
 
 
 def test_mixup_is_a_convex_combination_with_matching_weights():
@@ -45,21 +46,27 @@ def test_mixup_is_a_convex_combination_with_matching_weights():
     for i in range(4):
         np.testing.assert_allclose(mixed[i], lam * (i + 1) + (1 - lam) * (4 - i), rtol=1e-5)
     np.testing.assert_allclose(mixed_targets.sum(-1), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(mixed_targets[0], lam * targets[0] + (1 - lam) * targets[3], rtol=1e-6)
+    np.testing.assert_allclose(
+        mixed_targets[0], lam * targets[0] + (1 - lam) * targets[3], rtol=1e-6
+    )
 
 
 def test_switching_uses_both_and_jits():
     images, targets = batch()
-    fn = jax.jit(lambda key: mixup_or_cutmix(key, images, targets, mixup_alpha=0.8,
-                                             cutmix_alpha=1.0, switch_prob=0.5))
+    fn = jax.jit(
+        lambda key: mixup_or_cutmix(
+            key, images, targets, mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5
+        )
+    )
     kinds = set()
     for seed in range(20):
         mixed, _, _ = fn(jax.random.PRNGKey(seed))
         values = np.unique(np.asarray(mixed[0]))
         kinds.add("cutmix" if set(values) <= {1.0, 4.0} else "mixup")
     assert kinds == {"cutmix", "mixup"}
-    same, same_targets, _ = mixup_or_cutmix(jax.random.PRNGKey(0), images, targets,
-                                            mixup_alpha=0.0, cutmix_alpha=0.0)
+    same, same_targets, _ = mixup_or_cutmix(
+        jax.random.PRNGKey(0), images, targets, mixup_alpha=0.0, cutmix_alpha=0.0
+    )
     assert same is images and same_targets is targets
 
 

@@ -1,4 +1,5 @@
 """Early stopping stops at the right evaluation on scripted metric sequences."""
+
 import pytest
 
 from mixer_vit.train.early_stopping import EarlyStopping

@@ -1,4 +1,5 @@
 """Losses against NumPy computations of their formulas."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -14,8 +15,11 @@ def log_softmax(x):
 @pytest.fixture
 def logits_pair():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(6, 5)).astype(np.float32) * 3,
-            rng.normal(size=(6, 5)).astype(np.float32) * 3, rng.integers(0, 5, size=6))
+    return (
+        rng.normal(size=(6, 5)).astype(np.float32) * 3,
+        rng.normal(size=(6, 5)).astype(np.float32) * 3,
+        rng.integers(0, 5, size=6),
+    )
 
 
 def test_smoothed_labels_are_y_times_1_minus_a_plus_a_over_k():
@@ -45,7 +49,7 @@ def test_sigmoid_cross_entropy_matches_numpy(logits_pair):
 def test_soft_distillation_is_kl_times_t_squared(logits_pair, temperature):
     student, teacher, _ = logits_pair
     p_teacher = np.exp(log_softmax(teacher.astype(np.float64) / temperature))
-    kl = (p_teacher * (np.log(p_teacher) - log_softmax(student.astype(np.float64) / temperature)))
+    kl = p_teacher * (np.log(p_teacher) - log_softmax(student.astype(np.float64) / temperature))
     expected = kl.sum(-1) * temperature**2
     got = losses.soft_distillation(jnp.asarray(student), jnp.asarray(teacher), temperature)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,5 @@
 """Metrics against counts and formulas worked out by hand."""
+
 import numpy as np
 import pytest
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -142,16 +143,10 @@ def test_scan_keeps_linear_drop_path_rule():
         "vit_ti16", **{**SMALL, "depth": depth}, scan_blocks=True, drop_path_rate=top
     )
     variables = model.init(jax.random.PRNGKey(0), IMAGES)
-    with nn_intercept(record):
+    with nn.intercept_methods(record):
         out = model.apply(variables, IMAGES, train=True, rngs={"dropout": jax.random.key(1)})
         jax.block_until_ready(out)
     expected = stochastic_depth_rates(top, depth)
     # two DropPath calls per block (mixer branch, MLP branch), blocks in order
     np.testing.assert_allclose(seen, np.repeat(expected, 2), atol=1e-7)
     assert expected[0] == 0.0 and expected[-1] == pytest.approx(top)
-
-
-def nn_intercept(fn):
-    import flax.linen as nn
-
-    return nn.intercept_methods(fn)

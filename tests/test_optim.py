@@ -76,18 +76,33 @@ def test_warmup_durations_in_steps_epochs_and_percent(warmup, steps):
 
 
 def test_cosine_with_warm_restarts_values():
-    optim = optim_config(schedule="cosine_restarts", lr=1.0, warmup="0", end_lr_factor=0.0,
-                         restart_period="1ep", restart_mult=2.0)
+    optim = optim_config(
+        schedule="cosine_restarts",
+        lr=1.0,
+        warmup="0",
+        end_lr_factor=0.0,
+        restart_period="1ep",
+        restart_mult=2.0,
+    )
     schedule = build_schedule(optim, total_steps=70, steps_per_epoch=10)
     # Cycles of 10, 20 and 40 steps starting at 0, 10 and 30, each restarting at lr.
-    for step, (start, length) in {0: (0, 10), 5: (0, 10), 10: (10, 20), 15: (10, 20),
-                                  30: (30, 40), 50: (30, 40), 69: (30, 40)}.items():
+    for step, (start, length) in {
+        0: (0, 10),
+        5: (0, 10),
+        10: (10, 20),
+        15: (10, 20),
+        30: (30, 40),
+        50: (30, 40),
+        69: (30, 40),
+    }.items():
         expected = 0.5 * (1 + math.cos(math.pi * (step - start) / length))
         assert float(schedule(step)) == pytest.approx(expected, abs=1e-6), step
 
 
 def test_step_decay_divides_by_ten_at_the_given_epochs():
-    optim = optim_config(schedule="step", lr=1.0, warmup="1ep", decay_at="3ep,6ep", decay_factor=0.1)
+    optim = optim_config(
+        schedule="step", lr=1.0, warmup="1ep", decay_at="3ep,6ep", decay_factor=0.1
+    )
     schedule = build_schedule(optim, total_steps=100, steps_per_epoch=10)
     expected = {5: 0.5, 10: 1.0, 29: 1.0, 30: 0.1, 59: 0.1, 60: 0.01, 99: 0.01}
     for step, value in expected.items():
@@ -130,11 +145,20 @@ def test_unknown_optimizer_and_schedule_are_user_errors():
 
 
 def test_frozen_parameters_never_change_and_multipliers_scale_updates():
-    optim = optim_config(name="sgd", momentum=0.0, weight_decay=0.0, grad_clip_norm=0.0,
-                         freeze="^embed", lr_mults="head:10")
+    optim = optim_config(
+        name="sgd",
+        momentum=0.0,
+        weight_decay=0.0,
+        grad_clip_norm=0.0,
+        freeze="^embed",
+        lr_mults="head:10",
+    )
     tx = build_optimizer(optim, optax.constant_schedule(0.1))
-    params = {"embed": {"kernel": jnp.ones(3)}, "head": {"kernel": jnp.ones(3)},
-              "body": {"kernel": jnp.ones(3)}}
+    params = {
+        "embed": {"kernel": jnp.ones(3)},
+        "head": {"kernel": jnp.ones(3)},
+        "body": {"kernel": jnp.ones(3)},
+    }
     grads = jax.tree.map(jnp.ones_like, params)
     updates, _ = tx.update(grads, tx.init(params), params)
     np.testing.assert_allclose(updates["embed"]["kernel"], 0.0)

@@ -28,10 +28,17 @@ def test_train_step_on_8_simulated_devices_matches_1_device():
 
 
 def test_sam_ema_and_accumulation_on_8_simulated_devices_match_1_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, os.path.join(REPO, "tests/scripts/tricks_parity.py")],
-                         capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu"
+    )
+    out = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests/scripts/tricks_parity.py")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert set(result) == {"sam", "asam", "ema", "accumulation"}

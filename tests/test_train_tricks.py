@@ -1,15 +1,16 @@
 """The tricks inside the jitted train step, each against an independently derived value."""
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from train_helpers import max_diff, random_batch, run_steps, tiny_model
 
 from mixer_vit import losses, parallel
 from mixer_vit.train.step import make_train_step
 from mixer_vit.train.step_options import StepOptions
-from train_helpers import max_diff, random_batch, run_steps, tiny_model
 
 
 def test_ema_after_n_steps_matches_the_recurrence():
@@ -37,15 +38,19 @@ def test_accumulating_4_micro_batches_of_8_equals_one_batch_of_32():
 def test_sam_step_uses_gradient_at_perturbed_weights():
     rho, lr = 0.05, 1e-2
     batch = random_batch()
-    states, _ = run_steps(StepOptions(sam_rho=rho), [batch], lr=lr,
-                          optim_changes={"name": "sgd", "momentum": 0.0, "weight_decay": 0.0,
-                                         "grad_clip_norm": 0.0})
+    states, _ = run_steps(
+        StepOptions(sam_rho=rho),
+        [batch],
+        lr=lr,
+        optim_changes={"name": "sgd", "momentum": 0.0, "weight_decay": 0.0, "grad_clip_norm": 0.0},
+    )
     model = tiny_model()
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))["params"]
 
     def loss(p):
-        logits = model.apply({"params": p}, batch["image"], train=True,
-                             rngs={"dropout": jax.random.PRNGKey(9)})
+        logits = model.apply(
+            {"params": p}, batch["image"], train=True, rngs={"dropout": jax.random.PRNGKey(9)}
+        )
         return losses.softmax_cross_entropy(logits, batch["label"]).mean()
 
     g = jax.grad(loss)(params)
@@ -53,9 +58,12 @@ def test_sam_step_uses_gradient_at_perturbed_weights():
     g_sam = jax.grad(loss)(jax.tree.map(lambda w, gi: w + rho * gi / norm, params, g))
     expected = jax.tree.map(lambda w, gs: w - lr * gs, params, g_sam)
     assert max_diff(states[0].params, expected) < 1e-5
-    plain, _ = run_steps(StepOptions(), [batch], lr=lr,
-                         optim_changes={"name": "sgd", "momentum": 0.0, "weight_decay": 0.0,
-                                        "grad_clip_norm": 0.0})
+    plain, _ = run_steps(
+        StepOptions(),
+        [batch],
+        lr=lr,
+        optim_changes={"name": "sgd", "momentum": 0.0, "weight_decay": 0.0, "grad_clip_norm": 0.0},
+    )
     assert max_diff(states[0].params, plain[0].params) > 1e-6
 
 
@@ -90,8 +98,10 @@ def test_per_device_sam_on_one_device_equals_global_sam():
 def test_mixing_erasing_and_sigmoid_loss_run_inside_the_step_and_change_the_update():
     batches = [random_batch()]
     plain, _ = run_steps(StepOptions(), batches)
-    for options in (StepOptions(mixup_alpha=0.8, cutmix_alpha=1.0, erase_prob=1.0),
-                    StepOptions(loss="sigmoid", label_smoothing=0.1)):
+    for options in (
+        StepOptions(mixup_alpha=0.8, cutmix_alpha=1.0, erase_prob=1.0),
+        StepOptions(loss="sigmoid", label_smoothing=0.1),
+    ):
         states, metrics = run_steps(options, batches)
         assert np.isfinite(metrics[0]["loss"])
         assert max_diff(states[0].params, plain[0].params) > 1e-6
@@ -107,8 +117,10 @@ def test_soft_distillation_loss_inside_the_step_matches_the_formula():
     mesh = parallel.make_mesh(1)
     _, metrics = run_steps(options, [batch], teacher=(teacher_model, teacher_vars), mesh=mesh)
     params = student.init(jax.random.PRNGKey(0), jnp.zeros((1, 8, 8, 1)))
-    s = np.asarray(student.apply(params, batch["image"], train=True,
-                                 rngs={"dropout": jax.random.PRNGKey(3)}), np.float64)
+    s = np.asarray(
+        student.apply(params, batch["image"], train=True, rngs={"dropout": jax.random.PRNGKey(3)}),
+        np.float64,
+    )
     t = np.asarray(teacher_model.apply(teacher_vars, batch["image"]), np.float64)
 
     def log_softmax(x):
@@ -128,5 +140,8 @@ def test_make_train_step_rejects_nothing_silently_for_bad_options():
     with pytest.raises(ValueError, match="grad_accum_steps"):
         StepOptions(accumulation_steps=0)
     model = tiny_model()
-    assert callable(make_train_step(model, optax.sgd(0.1), parallel.make_mesh(1),
-                                    base_rng=jax.random.PRNGKey(0)))
+    assert callable(
+        make_train_step(
+            model, optax.sgd(0.1), parallel.make_mesh(1), base_rng=jax.random.PRNGKey(0)
+        )
+    )

@@ -1,9 +1,10 @@
 """A tiny model, optimizer and batch for train-step tests (no data set needed)."""
+
 import jax
 import numpy as np
 import optax
-
 from conftest import TINY_MODEL, load_default_config
+
 from mixer_vit import parallel
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer
@@ -18,12 +19,22 @@ def tiny_model(**overrides):
 
 def random_batch(size=32, seed=0):
     rng = np.random.default_rng(seed)
-    return {"image": rng.normal(size=(size, 8, 8, 1)).astype(np.float32),
-            "label": rng.integers(0, 10, size=size).astype(np.int32)}
+    return {
+        "image": rng.normal(size=(size, 8, 8, 1)).astype(np.float32),
+        "label": rng.integers(0, 10, size=size).astype(np.int32),
+    }
 
 
-def run_steps(options: StepOptions, batches, *, mesh=None, model=None, lr=1e-2,
-              optim_changes=None, teacher=None):
+def run_steps(
+    options: StepOptions,
+    batches,
+    *,
+    mesh=None,
+    model=None,
+    lr=1e-2,
+    optim_changes=None,
+    teacher=None,
+):
     """Trains from a fixed init on ``batches``; returns (states after each step, metrics).
 
     The optimizer is sgd with momentum 0.9 unless ``optim_changes`` says otherwise: adam's
@@ -36,13 +47,26 @@ def run_steps(options: StepOptions, batches, *, mesh=None, model=None, lr=1e-2,
     optim.name, optim.momentum = "sgd", 0.9
     for key, value in (optim_changes or {}).items():
         optim[key] = value
-    tx = build_optimizer(optim, optax.constant_schedule(lr),
-                         accumulation_steps=options.accumulation_steps)
-    state = create_train_state(model, tx, batches[0]["image"].shape[1:], jax.random.PRNGKey(0),
-                               parallel.replicated(mesh), with_ema=options.ema_decay > 0)
+    tx = build_optimizer(
+        optim, optax.constant_schedule(lr), accumulation_steps=options.accumulation_steps
+    )
+    state = create_train_state(
+        model,
+        tx,
+        batches[0]["image"].shape[1:],
+        jax.random.PRNGKey(0),
+        parallel.replicated(mesh),
+        with_ema=options.ema_decay > 0,
+    )
     teacher_model, args = (None, ()) if teacher is None else (teacher[0], (teacher[1],))
-    step = make_train_step(model, tx, mesh, base_rng=jax.random.PRNGKey(1), options=options,
-                           teacher_model=teacher_model)
+    step = make_train_step(
+        model,
+        tx,
+        mesh,
+        base_rng=jax.random.PRNGKey(1),
+        options=options,
+        teacher_model=teacher_model,
+    )
     states, metrics = [], []
     for batch in batches:
         state, m = step(state, parallel.shard_batch(batch, mesh), *args)
@@ -53,5 +77,6 @@ def run_steps(options: StepOptions, batches, *, mesh=None, model=None, lr=1e-2,
 
 
 def max_diff(tree_a, tree_b) -> float:
-    return max(jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))),
-                                            tree_a, tree_b)))
+    return max(
+        jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), tree_a, tree_b))
+    )

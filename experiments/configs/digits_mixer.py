@@ -30,7 +30,7 @@ def _default_config():
 
 
 def parse_mixer_arg(arg):
-    """"name,key=value,..." -> (name, {key: literal value})."""
+    """ "name,key=value,..." -> (name, {key: literal value})."""
     if not arg:
         raise ValueError(
             "digits_mixer.py needs a mixer name, e.g. "

@@ -62,8 +62,15 @@ def cutmix(rng: jax.Array, images: jax.Array, targets: jax.Array, alpha: float):
     return mixed.astype(images.dtype), _mix_targets(targets, lam), lam
 
 
-def mixup_or_cutmix(rng: jax.Array, images: jax.Array, targets: jax.Array, *,
-                    mixup_alpha: float, cutmix_alpha: float, switch_prob: float = 0.5):
+def mixup_or_cutmix(
+    rng: jax.Array,
+    images: jax.Array,
+    targets: jax.Array,
+    *,
+    mixup_alpha: float,
+    cutmix_alpha: float,
+    switch_prob: float = 0.5,
+):
     """One of the two per batch: cutmix with probability ``switch_prob`` when both are on
     (alpha > 0), else whichever is on; identity when neither is."""
     if mixup_alpha <= 0 and cutmix_alpha <= 0:
@@ -81,8 +88,9 @@ def mixup_or_cutmix(rng: jax.Array, images: jax.Array, targets: jax.Array, *,
     )
 
 
-def random_erasing(rng: jax.Array, images: jax.Array, *, prob: float, area: tuple[float, float],
-                   value: float = 0.0) -> jax.Array:
+def random_erasing(
+    rng: jax.Array, images: jax.Array, *, prob: float, area: tuple[float, float], value: float = 0.0
+) -> jax.Array:
     """Cutout / random erasing: with probability ``prob`` per example, a square covering a
     uniform fraction in ``area`` of the image (centred uniformly, clipped) is set to
     ``value``. images: [B, H, W, C] -> same."""
@@ -96,7 +104,11 @@ def random_erasing(rng: jax.Array, images: jax.Array, *, prob: float, area: tupl
     cx = jax.random.randint(key_x, (batch,), 0, width)
     rows = jnp.arange(height)[None, :, None]
     cols = jnp.arange(width)[None, None, :]
-    inside = ((rows >= (cy - half_h)[:, None, None]) & (rows < (cy + half_h)[:, None, None])
-              & (cols >= (cx - half_w)[:, None, None]) & (cols < (cx + half_w)[:, None, None]))
+    inside = (
+        (rows >= (cy - half_h)[:, None, None])
+        & (rows < (cy + half_h)[:, None, None])
+        & (cols >= (cx - half_w)[:, None, None])
+        & (cols < (cx + half_w)[:, None, None])
+    )
     erase = (inside & apply[:, None, None])[..., None]
     return jnp.where(erase, jnp.asarray(value, images.dtype), images)

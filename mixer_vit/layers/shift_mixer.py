@@ -27,7 +27,8 @@ class ShiftMixer(nn.Module):
     def __call__(self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int]) -> jax.Array:
         del deterministic  # no randomness
         (height, width), dim = grid, x.shape[-1]
-        prefix, tokens = x[:, : x.shape[1] - height * width], x[:, x.shape[1] - height * width :]
+        n_prefix = x.shape[1] - height * width
+        prefix, tokens = x[:, :n_prefix], x[:, n_prefix:]
         tokens = tokens.reshape(x.shape[0], height, width, dim)  # [B, H, W, D]
         g = dim // 4
         moves = ((self.shift, 1), (-self.shift, 1), (self.shift, 2), (-self.shift, 2))
@@ -36,4 +37,4 @@ class ShiftMixer(nn.Module):
             for i, (step, axis) in enumerate(moves)
         ]
         tokens = jnp.concatenate([*groups, tokens[..., 4 * g :]], axis=-1)
-        return jnp.concatenate([prefix, tokens.reshape(x.shape[0], height * width, dim)], axis=1)
+        return jnp.concatenate([prefix, tokens.reshape(x.shape[0], -1, dim)], axis=1)

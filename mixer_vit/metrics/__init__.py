@@ -1,4 +1,5 @@
 """Evaluation metrics computed on the host from collected predictions."""
+
 from mixer_vit.metrics.calibration import expected_calibration_error
 from mixer_vit.metrics.classification import classification_report, top_k_accuracy
 from mixer_vit.metrics.open_set import (

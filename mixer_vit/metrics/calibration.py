@@ -1,4 +1,5 @@
 """Expected calibration error (Guo et al., 2017)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Accuracy, precision, recall, F1 and the confusion matrix (scikit-learn does the counting)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,12 +4,15 @@ An example is rejected ("none of the known classes") when the top probability is
 threshold of its predicted class. Thresholds are fitted on validation data so that each
 class keeps a target precision; the test split then reports coverage vs accuracy.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def per_class_thresholds(probs: np.ndarray, labels: np.ndarray, target_precision: float) -> np.ndarray:
+def per_class_thresholds(
+    probs: np.ndarray, labels: np.ndarray, target_precision: float
+) -> np.ndarray:
     """For each class c, the smallest confidence t such that validation examples predicted
     as c with confidence >= t are correct at least ``target_precision`` of the time (1.0 if
     no such t exists; 0.0 for a class never predicted).
@@ -40,8 +43,9 @@ def predict_with_rejection(probs: np.ndarray, thresholds: np.ndarray) -> np.ndar
     return np.where(accept, predictions, -1)
 
 
-def coverage_accuracy_curve(probs: np.ndarray, labels: np.ndarray,
-                            thresholds: np.ndarray) -> dict[str, float]:
+def coverage_accuracy_curve(
+    probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray
+) -> dict[str, float]:
     """Coverage (fraction accepted) and accuracy on the accepted examples."""
     predictions = predict_with_rejection(probs, thresholds)
     accepted = predictions >= 0

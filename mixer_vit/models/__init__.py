@@ -3,11 +3,21 @@
 Importing this package registers every variant (``vit_*``, ``mixer_*``).
 """
 
-from . import mixer, vit  # noqa: F401  (registers the variants)
-from . import efficientnet, resnet, resnetv2_bit  # noqa: F401  (ConvNet baselines)
-from . import cait, deit  # noqa: F401  (registers cait_*, deit_*)
-from . import swin  # noqa: F401  (registers swin_t, swin_s, swin_b)
-from . import convmixer, fnet, poolformer, resmlp  # noqa: F401  (MetaFormer family)
+from . import (  # noqa: F401  (registers the variants)  # noqa: F401  (ConvNet baselines)  # noqa: F401  (registers cait_*, deit_*)  # noqa: F401  (MetaFormer family)
+    cait,
+    convmixer,
+    deit,
+    efficientnet,
+    fnet,
+    mixer,
+    poolformer,
+    resmlp,
+    resnet,
+    resnetv2_bit,
+    swin,  # noqa: F401  (registers swin_t, swin_s, swin_b)
+    vit,
+)
+from .block_stacking import stack_block_params, unstack_block_params
 from .metaformer import MetaFormer, MetaFormerBlock, stochastic_depth_rates
 from .registry import (
     create_model,
@@ -26,4 +36,6 @@ __all__ = [
     "model_fields",
     "register_model",
     "stochastic_depth_rates",
+    "stack_block_params",
+    "unstack_block_params",
 ]

@@ -2,6 +2,7 @@
 
 ``"500"`` or ``500`` -> 500 steps; ``"5ep"`` -> 5 epochs; ``"10%"`` -> 10% of training.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,9 @@ from mixer_vit.errors import UserError
 _PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(st|steps?|ep|epochs?|%)?\s*$")
 
 
-def duration_steps(value: str | int | float, steps_per_epoch: int, total_steps: int,
-                   what: str = "duration") -> int:
+def duration_steps(
+    value: str | int | float, steps_per_epoch: int, total_steps: int, what: str = "duration"
+) -> int:
     """The number of steps ``value`` stands for (rounded to the nearest step).
 
     Args:

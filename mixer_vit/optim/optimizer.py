@@ -19,24 +19,46 @@ from mixer_vit.optim.masks import decay_mask, parse_value_rules, path_name, rege
 OPTIMIZERS = ("adamw", "sgd", "lamb", "lars")
 
 
-def _base(optim: ml_collections.ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
+def _base(
+    optim: ml_collections.ConfigDict, schedule: optax.Schedule
+) -> optax.GradientTransformation:
     mask = functools.partial(decay_mask, no_decay=optim.no_decay)
     if optim.name == "adamw":
-        return optax.adamw(schedule, b1=optim.b1, b2=optim.b2, eps=optim.eps,
-                           weight_decay=optim.weight_decay, mask=mask)
+        return optax.adamw(
+            schedule,
+            b1=optim.b1,
+            b2=optim.b2,
+            eps=optim.eps,
+            weight_decay=optim.weight_decay,
+            mask=mask,
+        )
     if optim.name == "sgd":
         return optax.chain(
             optax.add_decayed_weights(optim.weight_decay, mask=mask),
             optax.sgd(schedule, momentum=optim.momentum or None, nesterov=optim.nesterov),
         )
     if optim.name == "lamb":
-        return optax.lamb(schedule, b1=optim.b1, b2=optim.b2, eps=optim.eps,
-                          weight_decay=optim.weight_decay, mask=mask)
+        return optax.lamb(
+            schedule,
+            b1=optim.b1,
+            b2=optim.b2,
+            eps=optim.eps,
+            weight_decay=optim.weight_decay,
+            mask=mask,
+        )
     if optim.name == "lars":
-        return optax.lars(schedule, weight_decay=optim.weight_decay, weight_decay_mask=mask,
-                          trust_ratio_mask=mask, momentum=optim.momentum, nesterov=optim.nesterov)
-    raise UserError(f"unknown optimizer {optim.name!r}; set --config.optim.name to one of "
-                    f"{', '.join(OPTIMIZERS)}")
+        return optax.lars(
+            schedule,
+            weight_decay=optim.weight_decay,
+            weight_decay_mask=mask,
+            trust_ratio_mask=mask,
+            momentum=optim.momentum,
+            nesterov=optim.nesterov,
+        )
+    raise UserError(
+        f"unknown optimizer {optim.name!r}; set --config.optim.name to one of "
+        f"{', '.join(OPTIMIZERS)}"
+    )
 
 
 def scale_by_rules(rules: str) -> optax.GradientTransformation:
@@ -56,9 +78,13 @@ def scale_by_rules(rules: str) -> optax.GradientTransformation:
     return optax.stateless(scale)
 
 
-def build_optimizer(optim: ml_collections.ConfigDict, schedule: optax.Schedule, *,
-                    steps_per_epoch: int = 1, accumulation_steps: int = 1
-                    ) -> optax.GradientTransformationExtraArgs:
+def build_optimizer(
+    optim: ml_collections.ConfigDict,
+    schedule: optax.Schedule,
+    *,
+    steps_per_epoch: int = 1,
+    accumulation_steps: int = 1,
+) -> optax.GradientTransformationExtraArgs:
     """Returns the gradient transformation described by ``config.optim``.
 
     With ``optim.plateau.factor < 1`` the update takes an extra argument ``value`` (the
@@ -73,9 +99,16 @@ def build_optimizer(optim: ml_collections.ConfigDict, schedule: optax.Schedule, 
         tx = optax.chain(tx, scale_by_rules(optim.lr_mults))
     plateau = optim.plateau
     if plateau.factor < 1.0:
-        tx = optax.chain(tx, optax.contrib.reduce_on_plateau(
-            factor=plateau.factor, patience=plateau.patience, rtol=plateau.rtol,
-            cooldown=plateau.cooldown, accumulation_size=steps_per_epoch))
+        tx = optax.chain(
+            tx,
+            optax.contrib.reduce_on_plateau(
+                factor=plateau.factor,
+                patience=plateau.patience,
+                rtol=plateau.rtol,
+                cooldown=plateau.cooldown,
+                accumulation_size=steps_per_epoch,
+            ),
+        )
     if optim.freeze:
         frozen = functools.partial(regex_mask, pattern=optim.freeze, what="optim.freeze")
         labels = lambda params: jax.tree.map(lambda f: "frozen" if f else "train", frozen(params))  # noqa: E731

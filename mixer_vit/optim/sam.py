@@ -22,8 +22,15 @@ import optax
 LossAndGrad = Callable[[Any], tuple[tuple[jax.Array, Any], Any]]
 
 
-def sam_perturbation(params: Any, grads: Any, rho: float, *, adaptive: bool = False,
-                     eta: float = 0.01, eps: float = 1e-12) -> Any:
+def sam_perturbation(
+    params: Any,
+    grads: Any,
+    rho: float,
+    *,
+    adaptive: bool = False,
+    eta: float = 0.01,
+    eps: float = 1e-12,
+) -> Any:
     """The ascent step e (a tree like ``params``)."""
     if adaptive:
         scale = jax.tree.map(lambda w: jnp.abs(w) + eta, params)
@@ -34,8 +41,14 @@ def sam_perturbation(params: Any, grads: Any, rho: float, *, adaptive: bool = Fa
     return jax.tree.map(lambda g: rho * g / (norm + eps), grads)
 
 
-def sam_gradients(loss_and_grad: LossAndGrad, params: Any, rho: float, *,
-                  adaptive: bool = False, eta: float = 0.01):
+def sam_gradients(
+    loss_and_grad: LossAndGrad,
+    params: Any,
+    rho: float,
+    *,
+    adaptive: bool = False,
+    eta: float = 0.01,
+):
     """Returns ((loss, aux) of the clean pass, clean grads, SAM grads at w + e).
 
     Args:

@@ -13,6 +13,7 @@ duration: ``"500"`` steps, ``"5ep"`` epochs, ``"10%"`` of training), then:
 Reduce-on-plateau is not a schedule of the step: it is an optimizer transform driven by the
 validation metric (see ``optimizer.py``), and multiplies whichever schedule is chosen here.
 """
+
 from __future__ import annotations
 
 import ml_collections
@@ -24,8 +25,9 @@ from mixer_vit.optim.durations import duration_steps
 SCHEDULES = ("cosine", "cosine_restarts", "step", "constant")
 
 
-def _after_warmup(optim: ml_collections.ConfigDict, steps: int, steps_per_epoch: int,
-                  total_steps: int) -> optax.Schedule:
+def _after_warmup(
+    optim: ml_collections.ConfigDict, steps: int, steps_per_epoch: int, total_steps: int
+) -> optax.Schedule:
     """The schedule of the ``steps`` steps that follow the warm-up, counted from 0."""
     name = optim.schedule
     if name == "constant":
@@ -33,8 +35,9 @@ def _after_warmup(optim: ml_collections.ConfigDict, steps: int, steps_per_epoch:
     if name == "cosine":
         return optax.cosine_decay_schedule(optim.lr, max(steps, 1), alpha=optim.end_lr_factor)
     if name == "cosine_restarts":
-        period = duration_steps(optim.restart_period, steps_per_epoch, total_steps,
-                                "optim.restart_period")
+        period = duration_steps(
+            optim.restart_period, steps_per_epoch, total_steps, "optim.restart_period"
+        )
         if period < 1:
             raise UserError("optim.restart_period must be at least one step")
         cycles, boundaries, covered, length = [], [], 0, float(period)
@@ -59,11 +62,13 @@ def _after_warmup(optim: ml_collections.ConfigDict, steps: int, steps_per_epoch:
     )
 
 
-def build_schedule(optim: ml_collections.ConfigDict, total_steps: int,
-                   steps_per_epoch: int) -> optax.Schedule:
+def build_schedule(
+    optim: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int
+) -> optax.Schedule:
     """The learning rate as a function of the step (0-based)."""
-    warmup = min(duration_steps(optim.warmup, steps_per_epoch, total_steps, "optim.warmup"),
-                 total_steps)
+    warmup = min(
+        duration_steps(optim.warmup, steps_per_epoch, total_steps, "optim.warmup"), total_steps
+    )
     main = _after_warmup(optim, total_steps - warmup, steps_per_epoch, total_steps)
     if warmup == 0:
         return main

@@ -38,6 +38,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     )
     _require(optim.lr > 0, f"optim.lr must be positive, got {optim.lr}")
     _require(optim.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {optim.weight_decay}")
+    es = config.early_stopping
+    _require(es.patience >= 0, f"early_stopping.patience must be >= 0, got {es.patience}")
+    _require(
+        es.metric in ("accuracy", "loss"),
+        f"early_stopping.metric must be accuracy or loss, got {es.metric!r}",
+    )
+    _require(
+        optim.plateau.factor > 0, f"optim.plateau.factor must be > 0, got {optim.plateau.factor}"
+    )
     _require(
         0.0 <= config.loss.label_smoothing < 1.0,
         f"loss.label_smoothing must be in [0, 1), got {config.loss.label_smoothing}",

@@ -112,8 +112,6 @@ def _early_stopper(config: ml_collections.ConfigDict) -> EarlyStopping | None:
     es = config.early_stopping
     if not es.patience:
         return None
-    if es.metric not in ("accuracy", "loss"):
-        raise UserError(f"early_stopping.metric must be accuracy or loss, got {es.metric!r}")
     mode = "max" if es.metric == "accuracy" else "min"
     return EarlyStopping(patience=es.patience, min_delta=es.min_delta, mode=mode)
 

@@ -79,6 +79,20 @@ class RunSetup:
         return data.to_float_image(example, self.config.data.mean, self.config.data.std)
 
 
+def _for_distillation(model: nn.Module, name: str, distillation: str) -> nn.Module:
+    """A student with a distillation token returns both heads while training with a teacher;
+    hard (DeiT) distillation needs that token."""
+    has_token = hasattr(model, "distilled_training")
+    if distillation == "hard" and not has_token:
+        raise UserError(
+            f"hard distillation trains a distillation token, which {name} does not have; use a "
+            f"deit_*_distilled model or --config.distill.kind=soft"
+        )
+    if distillation != "none" and has_token:
+        return model.clone(distilled_training=True)
+    return model
+
+
 def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     check_config(config)
     step_options = StepOptions.from_config(config)
@@ -88,6 +102,7 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     overrides = dict(config.model.overrides.to_dict())
     overrides.setdefault("num_classes", info.num_classes)
     model = create_model(config.model.name, **overrides)
+    model = _for_distillation(model, config.model.name, step_options.distillation)
     check_image_size(info.image_shape[:2], getattr(model, "patch_size", None), config.model.name)
     mesh = parallel.make_mesh(config.num_devices)
     parallel.check_global_batch(config.train.global_batch_size, mesh)

@@ -28,9 +28,7 @@ def load_teacher(
         )
     teacher_run = prepare(load_workdir_config(workdir))
     teacher_classes = teacher_run.model.num_classes
-    if teacher_classes != num_classes or tuple(teacher_run.image_shape) != tuple(
-        image_shape
-    ):
+    if teacher_classes != num_classes or tuple(teacher_run.image_shape) != tuple(image_shape):
         raise UserError(
             f"teacher in {workdir} predicts {teacher_classes} classes from "
             f"{teacher_run.image_shape} images, the student {num_classes} from {image_shape}; "

@@ -1,6 +1,7 @@
 """Run with XLA_FLAGS=--xla_force_host_platform_device_count=8: SAM, EMA and gradient
 accumulation train steps on a 1-device and an 8-device mesh from the same initial state;
 prints the max absolute parameter (and EMA) difference per trick as JSON."""
+
 import json
 import os
 import sys
@@ -8,9 +9,10 @@ import sys
 import jax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from train_helpers import max_diff, random_batch, run_steps  # noqa: E402
+
 from mixer_vit import parallel  # noqa: E402
 from mixer_vit.train.step_options import StepOptions  # noqa: E402
-from train_helpers import max_diff, random_batch, run_steps  # noqa: E402
 
 TRICKS = {
     "sam": StepOptions(sam_rho=0.05),
