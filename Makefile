@@ -28,11 +28,11 @@ train: $(CORE)
 
 # The default test suite (slow tests excluded).
 test: $(TEST)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2
 
 # Only the slow tests (full default training runs, ...).
 test-slow: $(TEST)
-	$(VENV)/bin/python -m pytest -q -m slow
+	$(VENV)/bin/python -m pytest -q -n 2 -m slow
 
 clean-venv:
 	rm -rf $(VENV)

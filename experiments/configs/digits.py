@@ -60,6 +60,13 @@ def get_config(arg=None):
     config.data.eval_split = "validation"
     config.data.test_split = "test"
     config.data.in_memory = True  # decode the small data set once
+    # Input-pipeline augmentation of training images (off here: digits are 8x8 glyphs).
+    config.data.augment = ml_collections.ConfigDict()
+    config.data.augment.crop_scale = ""  # random resized crop, area fractions "low,high"
+    config.data.augment.flip = False  # random left-right flip
+    config.data.augment.randaugment_ops = 0  # RandAugment: ops per image (2 is usual)
+    config.data.augment.randaugment_magnitude = 9.0  # 0..10
+    config.data.augment.repeats = 1  # repeated augmentation (3 in DeiT)
     config.data.mean = 0.5
     config.data.std = 0.5
 

@@ -9,6 +9,7 @@ Typical use::
 """
 
 from mixer_vit.data.digits_builder import SklearnDigits
+from mixer_vit.data.image_augment import make_augment, rand_augment, random_resized_crop
 from mixer_vit.data.pipeline import (
     EvalBatches,
     TrainIterator,
@@ -28,6 +29,9 @@ from mixer_vit.data.sources import (
 from mixer_vit.data.stratified_split import stratified_split
 
 __all__ = [
+    "make_augment",
+    "rand_augment",
+    "random_resized_crop",
     "DataInfo",
     "DatasetNotPreparedError",
     "EvalBatches",

@@ -85,6 +85,11 @@ class TrainIterator(Iterator[Batch]):
       process_index, process_count: this host's slice of each global batch.
       num_threads, prefetch_batches: grain read threads and how many batches
         they read ahead (0 threads: read in the caller's thread).
+      augment: ``(example, rng) -> example`` applied before ``preprocess``, with
+        ``rng = np.random.default_rng([seed, step, row])`` so batches stay a pure
+        function of the step (exact resume).
+      repeats: repeated augmentation: each epoch draws ``ceil(n / repeats)`` images and
+        shows each ``repeats`` times in a row (differently augmented).
 
     Yields:
       ``{"image": float32 [B, H, W, C], "label": int32
@@ -112,9 +117,15 @@ class TrainIterator(Iterator[Batch]):
         process_count: int = 1,
         num_threads: int = 2,
         prefetch_batches: int = 4,
+        augment: Callable[[Example, np.random.Generator], Example] | None = None,
+        repeats: int = 1,
     ):
         self._local_batch_size = _local_batch_size(global_batch_size, process_count)
         self._num_examples = len(source)
+        if repeats < 1:
+            raise ValueError(f"repeats must be >= 1, got {repeats}")
+        self._augment = augment
+        self._repeats = repeats
         self.steps_per_epoch = self._num_examples // global_batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(
@@ -139,6 +150,7 @@ class TrainIterator(Iterator[Batch]):
             "num_examples": self._num_examples,
             "process_index": process_index,
             "process_count": process_count,
+            "repeats": repeats,
         }
         total_steps = sys.maxsize if num_epochs is None else num_epochs * self.steps_per_epoch
         steps = grain.MapDataset.range(total_steps).map(self._batch_at_step)
@@ -160,8 +172,17 @@ class TrainIterator(Iterator[Batch]):
         """This host's rows of global batch ``step``: ``[local_batch_size, ...]``."""
         epoch, batch = divmod(step, self.steps_per_epoch)
         start = batch * self._global_batch_size + self._process_index * self._local_batch_size
-        indices = self._epoch_order(epoch)[start : start + self._local_batch_size]
-        return stack_examples([self._preprocess(ex) for ex in read_examples(self._source, indices)])
+        order = self._epoch_order(epoch)
+        if self._repeats > 1:  # repeated augmentation: fewer images, each seen `repeats` times
+            order = np.repeat(order[: -(-len(order) // self._repeats)], self._repeats)[: len(order)]
+        indices = order[start : start + self._local_batch_size]
+        examples = read_examples(self._source, indices)
+        if self._augment is not None:
+            examples = [
+                self._augment(ex, np.random.default_rng([self._seed, step, start + row]))
+                for row, ex in enumerate(examples)
+            ]
+        return stack_examples([self._preprocess(ex) for ex in examples])
 
     def __iter__(self) -> TrainIterator:
         return self

@@ -133,6 +133,8 @@ def _train(
         preprocess=run.preprocess,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
+        augment=run.train_augment(),
+        repeats=config.data.augment.repeats,
     )
     stopper = _early_stopper(config)
     stopped_early = False

@@ -74,6 +74,23 @@ class RunSetup:
         }
         return json.loads(json.dumps(identity))
 
+    def train_augment(self):
+        """The per-example input-pipeline augmentation of ``config.data.augment`` (or None)."""
+        aug = self.config.data.augment
+        crop = None
+        if aug.crop_scale:
+            crop = tuple(float(v) for v in str(aug.crop_scale).split(","))
+            if len(crop) != 2 or not 0 < crop[0] <= crop[1] <= 1:
+                raise UserError(
+                    f"data.augment.crop_scale must be 'low,high' in (0, 1], got {aug.crop_scale!r}"
+                )
+        return data.make_augment(
+            crop_scale=crop,
+            flip=aug.flip,
+            randaugment_ops=aug.randaugment_ops,
+            randaugment_magnitude=aug.randaugment_magnitude,
+        )
+
     def preprocess(self, example):
         """uint8 image -> normalised float32, as the config's data.mean / data.std say."""
         return data.to_float_image(example, self.config.data.mean, self.config.data.std)
@@ -96,6 +113,8 @@ def _for_distillation(model: nn.Module, name: str, distillation: str) -> nn.Modu
 def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     check_config(config)
     step_options = StepOptions.from_config(config)
+    if config.data.augment.repeats < 1:
+        raise UserError(f"data.augment.repeats must be >= 1, got {config.data.augment.repeats}")
     data_dir = config.data.data_dir or data.default_data_dir()
     data.ensure_prepared(config.data.name, data_dir)
     info = data.data_info(config.data.name, data_dir)
