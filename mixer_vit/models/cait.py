@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from mixer_vit.layers import ClassAttention, DropPath, LayerScale, Mlp, PatchEmbed, layer_norm
+from mixer_vit.layers.classifier_head import classifier_head
 
 from .metaformer import MetaFormerBlock
 from .registry import register_model
@@ -150,15 +151,7 @@ class CaiT(nn.Module):
         # timm normalises [cls, patches] and reads the class token: LayerNorm is per
         # token, so normalising the class token alone is the same.
         x = layer_norm(self.norm_eps, dtype=self.dtype, name="norm")(cls[:, 0])  # [B, D]
-        if self.num_classes > 0:
-            x = nn.Dense(
-                self.num_classes,
-                dtype=self.dtype,
-                kernel_init=nn.initializers.zeros,
-                bias_init=nn.initializers.zeros,
-                name="head",
-            )(x)
-        return x.astype(jnp.float32)
+        return classifier_head(x, self.num_classes, self.dtype)
 
 
 # name -> (embed_dim, depth, num_heads, layer_scale_init, default image size); patch 16.

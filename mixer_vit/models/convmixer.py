@@ -34,6 +34,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mixer_vit.layers.classifier_head import classifier_head
+
 from .registry import register_model
 
 ACTIVATIONS = {"gelu": functools.partial(nn.gelu, approximate=False), "relu": nn.relu}
@@ -141,15 +143,7 @@ class ConvMixer(nn.Module):
             )(x, train=train)
         x = x.mean(axis=(1, 2))  # [B, D]
         x = nn.Dropout(self.dropout_rate)(x, deterministic=not train)
-        if self.num_classes > 0:
-            x = nn.Dense(
-                self.num_classes,
-                dtype=self.dtype,
-                kernel_init=nn.initializers.zeros,
-                bias_init=nn.initializers.zeros,
-                name="head",
-            )(x)
-        return x.astype(jnp.float32)
+        return classifier_head(x, self.num_classes, self.dtype)
 
 
 # timm name -> (dim, depth, kernel_size, patch_size, activation)

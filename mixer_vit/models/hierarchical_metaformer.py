@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from mixer_vit.layers import DropPath, Mlp, check_mixer_kwargs, make_mixer
+from mixer_vit.layers.classifier_head import classifier_head
 from mixer_vit.layers.layer_scale import LayerScale
 
 NORMS = ("group", "layer")
@@ -249,12 +250,4 @@ class HierarchicalMetaFormer(nn.Module):
         else:
             x = head_norm(x.mean(axis=(1, 2)))  # [B, D]
         x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-        if self.num_classes > 0:
-            x = nn.Dense(
-                self.num_classes,
-                dtype=self.dtype,
-                kernel_init=nn.initializers.zeros,
-                bias_init=nn.initializers.zeros,
-                name="head",
-            )(x)
-        return x.astype(jnp.float32)
+        return classifier_head(x, self.num_classes, self.dtype)

@@ -42,6 +42,7 @@ from mixer_vit.layers import (
     make_mixer,
     sincos_2d_position_embedding,
 )
+from mixer_vit.layers.classifier_head import classifier_head
 from mixer_vit.models.block_stacking import apply_blocks, check_remat_policy
 
 POOLS = ("token", "gap")
@@ -239,15 +240,7 @@ class MetaFormer(nn.Module):
             x = x[:, 0]
         else:
             x = x[:, num_prefix_tokens:].mean(axis=1)  # [B, D]
-        if self.num_classes > 0:
-            x = nn.Dense(
-                self.num_classes,
-                dtype=self.dtype,
-                kernel_init=nn.initializers.zeros,
-                bias_init=nn.initializers.zeros,
-                name="head",
-            )(x)
-        return x.astype(jnp.float32)
+        return classifier_head(x, self.num_classes, self.dtype)
 
 
 def metaformer_variant(

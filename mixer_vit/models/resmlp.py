@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from mixer_vit.layers import Affine, DropPath, Mlp, PatchEmbed, make_mixer
+from mixer_vit.layers.classifier_head import classifier_head
 from mixer_vit.layers.layer_scale import LayerScale
 
 from .registry import register_model
@@ -110,15 +111,7 @@ class ResMlp(nn.Module):
             )(x, deterministic=deterministic)
         x = Affine(dtype=self.dtype, name="norm")(x).mean(axis=1)  # [B, D]
         x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
-        if self.num_classes > 0:
-            x = nn.Dense(
-                self.num_classes,
-                dtype=self.dtype,
-                kernel_init=nn.initializers.zeros,
-                bias_init=nn.initializers.zeros,
-                name="head",
-            )(x)
-        return x.astype(jnp.float32)
+        return classifier_head(x, self.num_classes, self.dtype)
 
 
 for _depth, _init in RESMLP_LAYER_SCALE.items():

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from mixer_vit.layers import PatchEmbed, PatchMerging, layer_norm
+from mixer_vit.layers.classifier_head import classifier_head
 
 from .metaformer import MetaFormerBlock, stochastic_depth_rates
 from .registry import register_model
@@ -197,14 +198,7 @@ class SwinTransformer(nn.Module):
         x = x.mean(axis=(1, 2))  # [B, C]
         if self.num_classes > 0:
             x = nn.Dropout(self.head_dropout_rate)(x, deterministic=deterministic)
-            x = nn.Dense(
-                self.num_classes,
-                dtype=self.dtype,
-                kernel_init=nn.initializers.zeros,
-                bias_init=nn.initializers.zeros,
-                name="head",
-            )(x)
-        return x.astype(jnp.float32)
+        return classifier_head(x, self.num_classes, self.dtype)
 
 
 def swin(
