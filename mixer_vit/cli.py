@@ -22,10 +22,12 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models,convert} [flags]\n"
+    "usage: mixer-vit {train,eval,models,bench,import-folder,convert} [flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...]\n"
     "  eval    --workdir DIR [--split test] [--step N]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
+    "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
+    "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]"
 )
@@ -170,7 +172,26 @@ def _convert(argv: Sequence[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "eval": _eval, "models": _models, "convert": _convert}
+def _bench(argv: Sequence[str]) -> int:
+    from mixer_vit.bench.command import define_flags, run_command
+
+    return run_command(_parse(argv, define_flags))
+
+
+def _import_folder(argv: Sequence[str]) -> int:
+    from mixer_vit.data.import_command import define_flags, run_command
+
+    return run_command(_parse(argv, define_flags))
+
+
+COMMANDS = {
+    "train": _train,
+    "eval": _eval,
+    "models": _models,
+    "bench": _bench,
+    "import-folder": _import_folder,
+    "convert": _convert,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

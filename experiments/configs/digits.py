@@ -60,6 +60,13 @@ def get_config(arg=None):
     config.data.eval_split = "validation"
     config.data.test_split = "test"
     config.data.in_memory = True  # decode the small data set once
+    # Preprocessing specs (ops joined by "|", see mixer_vit/data/preprocess_ops.py), e.g.
+    # train_pp "random_resized_crop(224)|flip|randaugment(2,9)|normalize(imagenet)" and
+    # eval_pp "resize_small(256)|center_crop(224)|normalize(imagenet)". Empty: uint8 ->
+    # float with data.mean / data.std below (and data.augment for training).
+    config.data.train_pp = ""
+    config.data.eval_pp = ""
+    config.data.skip_corrupt = False  # skip unreadable examples with a warning
     # Input-pipeline augmentation of training images (off here: digits are 8x8 glyphs).
     config.data.augment = ml_collections.ConfigDict()
     config.data.augment.crop_scale = ""  # random resized crop, area fractions "low,high"

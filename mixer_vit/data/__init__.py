@@ -10,6 +10,7 @@ Typical use::
 
 from mixer_vit.data.digits_builder import SklearnDigits
 from mixer_vit.data.image_augment import make_augment, rand_augment, random_resized_crop
+from mixer_vit.data.image_folder import build_image_folder
 from mixer_vit.data.pipeline import (
     EvalBatches,
     TrainIterator,
@@ -18,6 +19,7 @@ from mixer_vit.data.pipeline import (
     train_batches,
 )
 from mixer_vit.data.preprocess import to_float_image
+from mixer_vit.data.preprocess_ops import as_batch_example, make_preprocess
 from mixer_vit.data.sources import (
     DataInfo,
     DatasetNotPreparedError,
@@ -29,6 +31,9 @@ from mixer_vit.data.sources import (
 from mixer_vit.data.stratified_split import stratified_split
 
 __all__ = [
+    "as_batch_example",
+    "build_image_folder",
+    "make_preprocess",
     "make_augment",
     "rand_augment",
     "random_resized_crop",

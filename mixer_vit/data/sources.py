@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import tensorflow_datasets as tfds
 
 from mixer_vit.data.digits_builder import SklearnDigits
+from mixer_vit.data.skip_corrupt import SkipCorrupt
 
 # Data sets whose data ship with an installed package: built offline on demand.
 EMBEDDED_BUILDERS = {"sklearn_digits": SklearnDigits}
@@ -31,7 +32,7 @@ class DataInfo(NamedTuple):
     """What a trainer needs to size a model for a dataset."""
 
     num_classes: int
-    image_shape: tuple[int, int, int]  # (H, W, C)
+    image_shape: tuple[int | None, int | None, int]  # (H, W, C); None: varies per image
     split_sizes: dict[str, int]
 
 
@@ -102,6 +103,7 @@ def open_source(
     data_dir: str | os.PathLike | None = None,
     *,
     in_memory: bool = False,
+    skip_corrupt: bool = False,
 ) -> Sequence[dict[str, Any]]:
     """Opens one split of a prepared dataset as a random-access source.
 
@@ -111,6 +113,9 @@ def open_source(
       data_dir: TFDS data dir; ``default_data_dir()`` when None.
       in_memory: decode the whole split once and return it as a list, so
         epochs cost no decoding (for small splits: digits, CIFAR).
+      skip_corrupt: an example that fails to read/decode is logged (warning) and
+        replaced by the next readable one (see ``SkipCorrupt``), so a long run
+        never stops on one bad image.
 
     Returns:
       A TFDS data source (or a list when ``in_memory``): ``len(src)``
@@ -124,6 +129,8 @@ def open_source(
     builder = ensure_prepared(name, data_dir)
     _check_split(builder, split)
     source = builder.as_data_source(split=split)
+    if skip_corrupt:
+        source = SkipCorrupt(source, f"{name}[{split}]")
     if in_memory:
         return list(source.__getitems__(range(len(source))))
     return source
@@ -139,6 +146,6 @@ def data_info(name: str, data_dir: str | os.PathLike | None = None) -> DataInfo:
     features = info.features
     return DataInfo(
         num_classes=int(features["label"].num_classes),
-        image_shape=tuple(int(d) for d in features["image"].shape),
+        image_shape=tuple(None if d is None else int(d) for d in features["image"].shape),
         split_sizes={split: int(info.splits[split].num_examples) for split in info.splits.keys()},
     )

@@ -31,7 +31,7 @@ def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> di
     batches = data.eval_batches(
         run.open_split(split),
         global_batch_size=config.train.global_batch_size,
-        preprocess=run.preprocess,
+        preprocess=run.eval_preprocess(),
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )

@@ -126,14 +126,15 @@ def _train(
     teacher: tuple | None,
 ) -> dict[str, float]:
     batch_size = config.train.global_batch_size
+    augment, train_preprocess = run.train_pipeline()
     train_iter = data.train_batches(
         run.open_split(config.data.train_split),
         global_batch_size=batch_size,
         seed=config.seed,
-        preprocess=run.preprocess,
+        preprocess=train_preprocess,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
-        augment=run.train_augment(),
+        augment=augment,
         repeats=config.data.augment.repeats,
     )
     stopper = _early_stopper(config)
@@ -176,7 +177,7 @@ def _train(
         batches = data.eval_batches(
             run.open_split(split),
             global_batch_size=batch_size,
-            preprocess=run.preprocess,
+            preprocess=run.eval_preprocess(),
             process_index=jax.process_index(),
             process_count=jax.process_count(),
         )

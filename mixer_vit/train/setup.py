@@ -59,10 +59,22 @@ class RunSetup:
         return self.step_options.ema_decay > 0 and bool(self.config.ema.evaluate)
 
     def open_split(self, split: str):
-        """A random-access source of ``split`` (held decoded in memory if data.in_memory)."""
-        return data.open_source(
-            self.config.data.name, split, self.data_dir, in_memory=self.config.data.in_memory
-        )
+        """A random-access source of ``split`` (held decoded in memory if data.in_memory;
+        unreadable examples skipped with a warning if data.skip_corrupt)."""
+        return open_data_split(self.config, self.data_dir, split)
+
+    def train_pipeline(self):
+        """(augment, preprocess) for the train iterator: the ``data.train_pp`` spec when
+        set, else ``data.augment`` options + the mean/std conversion."""
+        if self.config.data.train_pp:
+            return data.make_preprocess(self.config.data.train_pp), data.as_batch_example
+        return self.train_augment(), self.preprocess
+
+    def eval_preprocess(self):
+        """The ``data.eval_pp`` spec when set, else the mean/std conversion."""
+        if self.config.data.eval_pp:
+            return data.make_preprocess(self.config.data.eval_pp)
+        return self.preprocess
 
     def model_identity(self) -> dict[str, Any]:
         """What decides the shapes of a checkpoint's parameters (JSON form): the model name,
@@ -96,6 +108,35 @@ class RunSetup:
         return data.to_float_image(example, self.config.data.mean, self.config.data.std)
 
 
+def _augment_options_set(augment: ml_collections.ConfigDict) -> bool:
+    return bool(augment.crop_scale or augment.flip or augment.randaugment_ops)
+
+
+def open_data_split(config: ml_collections.ConfigDict, data_dir: str, split: str):
+    return data.open_source(
+        config.data.name,
+        split,
+        data_dir,
+        in_memory=config.data.in_memory,
+        skip_corrupt=config.data.skip_corrupt,
+    )
+
+
+def _input_shape(config: ml_collections.ConfigDict, data_dir: str, stored_shape) -> tuple:
+    """(H, W, C) the model sees: what ``data.eval_pp`` makes of a stored example, or the
+    stored shape when there is no spec."""
+    if not config.data.eval_pp:
+        if None in tuple(stored_shape):
+            raise UserError(
+                f"images of {config.data.name} vary in size; set --config.data.eval_pp "
+                f"(and train_pp), e.g. 'resize_small(256)|center_crop(224)|"
+                f"normalize(imagenet)'"
+            )
+        return tuple(stored_shape)
+    source = open_data_split(config, data_dir, config.data.eval_split)
+    return tuple(data.make_preprocess(config.data.eval_pp)(source[0])["image"].shape)
+
+
 def _for_distillation(model: nn.Module, name: str, distillation: str) -> nn.Module:
     """A student with a distillation token returns both heads while training with a teacher;
     hard (DeiT) distillation needs that token."""
@@ -122,7 +163,13 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     overrides.setdefault("num_classes", info.num_classes)
     model = create_model(config.model.name, **overrides)
     model = _for_distillation(model, config.model.name, step_options.distillation)
-    check_image_size(info.image_shape[:2], getattr(model, "patch_size", None), config.model.name)
+    if config.data.train_pp and _augment_options_set(config.data.augment):
+        raise UserError(
+            "data.train_pp and data.augment both augment the training images; "
+            "put the augmentation in the train_pp spec and leave data.augment unset"
+        )
+    image_shape = _input_shape(config, data_dir, info.image_shape)
+    check_image_size(image_shape[:2], getattr(model, "patch_size", None), config.model.name)
     mesh = parallel.make_mesh(config.num_devices)
     parallel.check_global_batch(config.train.global_batch_size, mesh)
     accumulation = step_options.accumulation_steps
@@ -153,7 +200,7 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
         config=config,
         data_dir=data_dir,
         num_classes=info.num_classes,
-        image_shape=tuple(info.image_shape),
+        image_shape=image_shape,
         split_sizes=dict(info.split_sizes),
         model=model,
         mesh=mesh,

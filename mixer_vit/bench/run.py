@@ -1,0 +1,83 @@
+"""``mixer-vit bench``: every model x resolution x batch x dtype x mode, one row each.
+
+Runs the matmul peak benchmark first (per dtype used), then each row with a progress bar;
+prints the Markdown table and, with ``--out``, writes ``results.json`` and
+``throughput.png`` there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import platform
+from typing import Any
+
+import jax
+from tqdm import tqdm
+
+from mixer_vit.bench.options import BenchOptions
+from mixer_vit.bench.peak import default_matmul_size, matmul_peak_flops
+from mixer_vit.bench.report import markdown_table, write_outputs
+from mixer_vit.bench.throughput import measure_ours
+
+
+def environment(peaks: dict[str, float]) -> dict[str, Any]:
+    device = jax.devices()[0]
+    return {
+        "device": f"{jax.device_count()} x {device.device_kind} ({device.platform})",
+        "platform": device.platform,
+        "device_count": jax.device_count(),
+        "host": platform.processor() or platform.machine(),
+        "jax_version": jax.__version__,
+        "matmul_size": default_matmul_size(device),
+        "matmul_peak_tflops_per_device": {k: v / 1e12 for k, v in peaks.items()},
+    }
+
+
+def complete_row(row: dict[str, Any], peak_flops: float) -> dict[str, Any]:
+    """Adds achieved TFLOP/s (all devices) and utilisation of one device's matmul peak."""
+    flops_per_s = row["gflops_per_image"] * 1e9 * row["img_per_s"]
+    row["tflops_per_s"] = flops_per_s / 1e12
+    row["peak_tflops_per_device"] = peak_flops / 1e12
+    row["utilisation"] = flops_per_s / row["devices"] / peak_flops
+    memory = row["peak_memory_bytes"]
+    row["peak_memory_gib"] = None if memory is None else memory / 2**30
+    return row
+
+
+def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
+    if options.vs_timm:
+        from mixer_vit.bench.timm_throughput import import_timm, measure_timm, timm_name
+
+        import_timm()  # fail at once, with one line, when torch is missing
+        for name in options.models:
+            timm_name(name)
+    peaks = {
+        d: matmul_peak_flops(d) for d in tqdm(options.dtypes, desc="matmul peak", disable=None)
+    }
+    grid = list(
+        itertools.product(
+            options.models, options.image_sizes, options.batch_sizes, options.dtypes, options.modes
+        )
+    )
+    rows = []
+    for name, size, batch, dtype, mode in tqdm(grid, desc="bench", disable=None):
+        timing = dict(repeats=options.repeats, warmup=options.warmup, overrides=options.overrides)
+        row = measure_ours(name, mode, dtype, size, batch, scan=options.scan, **timing)
+        complete_row(row, peaks[dtype])
+        if options.vs_timm:
+            reference = measure_timm(name, mode, dtype, size, batch, **timing)
+            row["timm_name"] = reference["timm_name"]
+            for key in ("img_per_s", "img_per_s_min", "img_per_s_max"):
+                row[f"timm_{key}"] = reference[key]
+            row["ours_over_timm"] = row["img_per_s"] / reference["img_per_s"]
+        rows.append(row)
+    env = environment(peaks)
+    print(
+        f"device: {env['device']}; matmul peak per device ({env['matmul_size']}^3): "
+        + ", ".join(f"{k} {v:.3f} TFLOP/s" for k, v in env["matmul_peak_tflops_per_device"].items())
+    )
+    print(markdown_table(rows))
+    if options.out:
+        write_outputs(options.out, rows, env)
+        print(f"wrote {options.out}/results.json and {options.out}/throughput.png")
+    return rows

@@ -1,0 +1,142 @@
+"""Throughput of one of our models in one mode (inference, train, train_sam) on all devices.
+
+The function is compiled ahead of time (``jit(...).lower(...).compile()``), so compile
+time is measured on its own and never inside the timed calls. FLOPs come from XLA's cost
+analysis of the same lowered function over the global batch (2 FLOPs per multiply-add);
+for the train modes that is the whole step (forward, backward, optimizer; SAM's two
+passes) divided by the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+
+from mixer_vit import parallel
+from mixer_vit.bench.options import DTYPES
+from mixer_vit.bench.timing import throughput, time_calls
+from mixer_vit.models import create_model, model_fields
+from mixer_vit.train.state import create_train_state
+from mixer_vit.train.step import make_train_step
+from mixer_vit.train.step_options import StepOptions
+
+SAM_RHO = 0.05
+
+
+def build_model(name: str, dtype: str, scan: bool, overrides: dict[str, Any]):
+    """Our model ``name`` in compute ``dtype``; with ``scan`` its blocks run as one
+    ``nn.scan`` when the model has ``scan_blocks`` (the flag is recorded per row)."""
+    kwargs = dict(overrides, dtype=DTYPES[dtype])
+    scanned = scan and "scan_blocks" in model_fields(name)
+    if scanned:
+        kwargs["scan_blocks"] = True
+    return create_model(name, **kwargs), scanned
+
+
+def _batch(batch_size: int, image_size: int, num_classes: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "image": rng.normal(size=(batch_size, image_size, image_size, 3)).astype(np.float32),
+        "label": rng.integers(0, num_classes, size=batch_size).astype(np.int32),
+    }
+
+
+def _flops(lowered) -> float:
+    cost = lowered.cost_analysis()
+    if isinstance(cost, (list, tuple)):
+        cost = cost[0]
+    return float(cost["flops"])
+
+
+def _inference(model, batch, mesh):
+    replicated = parallel.replicated(mesh)
+    images = parallel.shard_batch({"image": batch["image"]}, mesh)["image"]
+    variables = jax.jit(
+        lambda x: model.init(jax.random.PRNGKey(0), x, train=False), out_shardings=replicated
+    )(images[:1])
+    forward = jax.jit(
+        lambda v, x: model.apply(v, x, train=False),
+        in_shardings=(replicated, parallel.batch_sharding(mesh)),
+    )
+    start = time.perf_counter()
+    lowered = forward.lower(variables, images)
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - start
+    return _flops(lowered), compile_s, lambda: compiled(variables, images).block_until_ready()
+
+
+def _train(model, batch, mesh, sam: bool):
+    tx = optax.adamw(1e-4)
+    state = create_train_state(
+        model, tx, batch["image"].shape[1:], jax.random.PRNGKey(0), parallel.replicated(mesh)
+    )
+    options = StepOptions(sam_rho=SAM_RHO) if sam else StepOptions()
+    step = make_train_step(model, tx, mesh, base_rng=jax.random.PRNGKey(1), options=options)
+    sharded = parallel.shard_batch(batch, mesh)
+    start = time.perf_counter()
+    lowered = step.lower(state, sharded)
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - start
+    holder = [state]
+
+    def call():
+        holder[0], metrics = compiled(holder[0], sharded)
+        jax.block_until_ready(metrics)  # also avoids the CPU all-reduce deadlock (DESIGN)
+
+    return _flops(lowered), compile_s, call
+
+
+def peak_memory_bytes() -> int | None:
+    """Largest ``peak_bytes_in_use`` over the devices (process lifetime so far), or None
+    where the backend reports no memory statistics (CPU)."""
+    peaks = []
+    for device in jax.devices():
+        stats = device.memory_stats()
+        if stats and "peak_bytes_in_use" in stats:
+            peaks.append(int(stats["peak_bytes_in_use"]))
+    return max(peaks) if peaks else None
+
+
+def measure_ours(
+    name: str,
+    mode: str,
+    dtype: str,
+    image_size: int,
+    batch_size: int,
+    *,
+    repeats: int,
+    warmup: int,
+    scan: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row: throughput, compile seconds, FLOPs and peak memory (utilisation is added
+    by the caller, which knows the measured peak)."""
+    model, scanned = build_model(name, dtype, scan, overrides or {})
+    mesh = parallel.make_mesh()
+    batch = _batch(batch_size, image_size, getattr(model, "num_classes", 1000) or 1000)
+    if mode == "inference":
+        flops, compile_s, call = _inference(model, batch, mesh)
+    else:
+        flops, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam")
+    seconds = time_calls(call, warmup, repeats)
+    rates = throughput(seconds, batch_size)
+    devices = jax.device_count()
+    return {
+        "model": name,
+        "framework": "jax",
+        "mode": mode,
+        "dtype": dtype,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "scan_blocks": scanned,
+        "devices": devices,
+        **rates,
+        "img_per_s_per_device": rates["img_per_s"] / devices,
+        "compile_s": compile_s,
+        "gflops_per_image": flops / batch_size / 1e9,
+        "peak_memory_bytes": peak_memory_bytes(),
+    }

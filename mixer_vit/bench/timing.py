@@ -1,0 +1,30 @@
+"""Timing helpers shared by the JAX and the PyTorch (timm) throughput measurements."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+
+def time_calls(call: Callable[[], Any], warmup: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls after ``warmup`` untimed ones. ``call`` must
+    block until its work is done."""
+    for _ in range(warmup):
+        call()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def throughput(seconds: list[float], batch_size: int) -> dict[str, float]:
+    """Images per second: median over the timed calls, and the slowest / fastest call."""
+    rates = [batch_size / s for s in seconds]
+    return {
+        "img_per_s": statistics.median(rates),
+        "img_per_s_min": min(rates),
+        "img_per_s_max": max(rates),
+    }

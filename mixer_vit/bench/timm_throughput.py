@@ -1,0 +1,121 @@
+"""The same measurement through timm (PyTorch, CPU): ``--vs_timm``.
+
+Inference runs the model in eval mode under ``torch.no_grad``; train runs one AdamW step
+(cross-entropy, forward + backward + update); train_sam runs SAM's two forward-backward
+passes before the update. bfloat16 uses ``torch.autocast``. Weights are random
+(``pretrained=False``); nothing downloads. torch and timm are optional dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+from mixer_vit.bench.throughput import SAM_RHO
+from mixer_vit.bench.timing import throughput, time_calls
+from mixer_vit.errors import UserError
+
+# timm imports torchvision at import time; there is no CPU torchvision wheel here, so a
+# source checkout's stand-in (tests/torch_reference) is used when the real one is missing.
+_STAND_IN = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "torch_reference")
+INSTALL_HINT = "pip install torch==2.13.0 timm"
+
+
+def import_timm():
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        raise UserError(f"--vs_timm needs PyTorch, which is not installed; {INSTALL_HINT}")
+    try:
+        importlib.import_module("torchvision")
+    except ImportError:
+        if os.path.isdir(_STAND_IN):
+            sys.path.insert(0, os.path.abspath(_STAND_IN))
+    try:
+        return importlib.import_module("timm")
+    except ImportError as e:
+        raise UserError(f"--vs_timm needs timm, which did not import ({e}); {INSTALL_HINT}")
+
+
+def timm_name(our_name: str) -> str:
+    from mixer_vit.convert import timm_converters
+
+    entries = timm_converters()
+    if our_name not in entries:
+        raise UserError(f"--vs_timm: no timm counterpart is registered for {our_name!r}")
+    return entries[our_name].timm_name
+
+
+def timm_kwargs(image_size: int, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Our ``--override`` values as timm keyword arguments (``mixer_kwargs.x`` -> ``x``)."""
+    kwargs = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
+    kwargs.update(overrides.get("mixer_kwargs", {}))
+    return {"img_size": image_size, **kwargs}
+
+
+def _call(model, torch, mode: str, dtype: str, images, labels):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+    if mode == "inference":
+        model.eval()
+
+        def call():
+            with torch.no_grad(), autocast:
+                model(images)
+
+        return call
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def loss_backward():
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(images).float(), labels)
+        loss.backward()
+
+    def call():
+        optimizer.zero_grad(set_to_none=True)
+        loss_backward()
+        if mode == "train_sam":
+            with torch.no_grad():
+                norm = torch.norm(torch.stack([p.grad.norm() for p in params]))
+                eps = [SAM_RHO * p.grad / (norm + 1e-12) for p in params]
+                for p, e in zip(params, eps):
+                    p.add_(e)
+            optimizer.zero_grad(set_to_none=True)
+            loss_backward()
+            with torch.no_grad():
+                for p, e in zip(params, eps):
+                    p.sub_(e)
+        optimizer.step()
+
+    return call
+
+
+def measure_timm(
+    name: str,
+    mode: str,
+    dtype: str,
+    image_size: int,
+    batch_size: int,
+    *,
+    repeats: int,
+    warmup: int,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """timm's img/s for the row (median, min, max over ``repeats`` after ``warmup``)."""
+    timm = import_timm()
+    import torch
+
+    torch.manual_seed(0)
+    try:
+        model = timm.create_model(
+            timm_name(name), pretrained=False, **timm_kwargs(image_size, overrides or {})
+        )
+    except TypeError as e:
+        raise UserError(f"--vs_timm: timm could not build {name} with these settings ({e})")
+    images = torch.randn(batch_size, 3, image_size, image_size)
+    labels = torch.randint(0, model.num_classes or 1, (batch_size,))
+    seconds = time_calls(_call(model, torch, mode, dtype, images, labels), warmup, repeats)
+    return {"timm_name": timm_name(name), **throughput(seconds, batch_size)}

@@ -1,0 +1,120 @@
+"""`mixer-vit bench` end to end on a tiny ViT, in-process: table, results.json, plot,
+and one-line errors for bad arguments."""
+
+import json
+import os
+
+import jax
+import pytest
+
+from mixer_vit import cli
+
+TINY = ["--override", "patch_size=8,embed_dim=32,depth=1,mixer_kwargs.num_heads=2"]
+BASE = [
+    "bench",
+    "--models",
+    "vit_ti16",
+    "--image_sizes",
+    "32",
+    "--batch_sizes",
+    "2",
+    "--repeats",
+    "1",
+    "--warmup",
+    "1",
+    *TINY,
+]
+FIELDS = {
+    "model",
+    "framework",
+    "mode",
+    "dtype",
+    "image_size",
+    "batch_size",
+    "scan_blocks",
+    "devices",
+    "img_per_s",
+    "img_per_s_min",
+    "img_per_s_max",
+    "img_per_s_per_device",
+    "compile_s",
+    "gflops_per_image",
+    "tflops_per_s",
+    "peak_tflops_per_device",
+    "utilisation",
+    "peak_memory_bytes",
+    "peak_memory_gib",
+}
+
+
+def test_bench_writes_table_json_and_plot(tmp_path, capsys):
+    out = tmp_path / "bench"
+    args = [*BASE, "--dtypes", "float32", "--modes", "inference,train,train_sam", "--scan"]
+    assert cli.main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| vit_ti16 | train_sam | float32 | 32 | 2 |" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["device"] and results["matmul_peak_tflops_per_device"]["float32"] > 0
+    rows = results["rows"]
+    assert [r["mode"] for r in rows] == ["inference", "train", "train_sam"]
+    for row in rows:
+        assert FIELDS <= set(row), FIELDS - set(row)
+        assert row["img_per_s_min"] <= row["img_per_s"] <= row["img_per_s_max"]
+        assert row["img_per_s"] > 0 and row["compile_s"] > 0 and row["scan_blocks"]
+        assert 0 < row["utilisation"] < 10
+        assert row["gflops_per_image"] > 0
+    inference, train, sam = (r["gflops_per_image"] for r in rows)
+    assert 2 < train / inference < 5  # forward + backward (+ optimizer)
+    assert 1.5 < sam / train < 2.5  # SAM: two forward-backward passes
+    assert os.path.getsize(out / "throughput.png") > 1000
+
+
+def test_bench_vs_timm(capsys):
+    pytest.importorskip("torch")
+    args = [*BASE, "--dtypes", "float32", "--modes", "inference", "--vs_timm"]
+    assert cli.main(args) == 0
+    header, _, row = capsys.readouterr().out.splitlines()[1:4]
+    assert header.endswith("| timm img/s | ours/timm |")
+    assert float(row.split("|")[-2]) > 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--models", "vit_ti17"], "unknown model 'vit_ti17' (did you mean"),
+        (["--modes", "infer"], "unknown --modes value 'infer'; choose from inference"),
+        (["--dtypes", "float16"], "unknown --dtypes value 'float16'; choose from float32"),
+        (["--batch_sizes", "two"], "--batch_sizes must be comma-separated integers"),
+        (["--override", "depht=1"], "--override depht is not a field of vit_ti16"),
+    ],
+)
+def test_bench_bad_arguments(extra, message, capsys):
+    assert cli.main([*BASE, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_bench_batch_must_split_over_devices(monkeypatch, capsys):
+    monkeypatch.setattr(jax, "device_count", lambda: 2)
+    assert cli.main([*BASE, "--batch_sizes", "3"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "error: batch size 3 is not divisible by the 2 devices; use a multiple of 2 "
+        "in --batch_sizes\n"
+    )
+
+
+def test_bench_vs_timm_without_torch(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    monkeypatch.setattr("importlib.import_module", lambda name: no_torch(name))
+    assert cli.main([*BASE, "--vs_timm"]) == 2
+    assert "--vs_timm needs PyTorch, which is not installed" in capsys.readouterr().err
