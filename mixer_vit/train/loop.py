@@ -199,9 +199,13 @@ def _train(
     step = start_step
     remaining = range(start_step + 1, last_step + 1) if not stopped_early else range(0)
     for step in remaining:
-        batch = parallel.shard_batch(next(train_iter), run.mesh)
+        wait_start = time.perf_counter()
+        host_batch = next(train_iter)  # time spent here = the step waiting for input
+        data_wait = time.perf_counter() - wait_start
+        batch = parallel.shard_batch(host_batch, run.mesh)
         state, metrics = train_step(state, batch, *step_args)
         metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        metrics["data_wait_ms"] = 1000.0 * data_wait
         if not _is_finite(metrics):
             bar.close()
             _stop_on_non_finite(ckpt, step, metrics)
