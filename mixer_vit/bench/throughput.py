@@ -4,7 +4,8 @@ The function is compiled ahead of time (``jit(...).lower(...).compile()``), so c
 time is measured on its own and never inside the timed calls. FLOPs come from XLA's cost
 analysis of the same lowered function over the global batch (2 FLOPs per multiply-add);
 for the train modes that is the whole step (forward, backward, optimizer; SAM's two
-passes) divided by the batch.
+passes) divided by the batch. With ``--scan`` they come from the unscanned model, because
+the cost analysis counts a scanned loop body only once.
 """
 
 from __future__ import annotations
@@ -52,12 +53,15 @@ def _flops(lowered) -> float:
     return float(cost["flops"])
 
 
-def _inference(model, batch, mesh):
+def _inference(model, batch, mesh, abstract: bool = False):
     replicated = parallel.replicated(mesh)
     images = parallel.shard_batch({"image": batch["image"]}, mesh)["image"]
-    variables = jax.jit(
+    init = jax.jit(
         lambda x: model.init(jax.random.PRNGKey(0), x, train=False), out_shardings=replicated
-    )(images[:1])
+    )
+    variables = jax.eval_shape(init, images[:1]) if abstract else init(images[:1])
+    if abstract:
+        return _flops(jax.jit(lambda v, x: model.apply(v, x, train=False)).lower(variables, images))
     forward = jax.jit(
         lambda v, x: model.apply(v, x, train=False),
         in_shardings=(replicated, parallel.batch_sharding(mesh)),
@@ -69,14 +73,18 @@ def _inference(model, batch, mesh):
     return _flops(lowered), compile_s, lambda: compiled(variables, images).block_until_ready()
 
 
-def _train(model, batch, mesh, sam: bool):
+def _train(model, batch, mesh, sam: bool, abstract: bool = False):
     tx = optax.adamw(1e-4)
-    state = create_train_state(
-        model, tx, batch["image"].shape[1:], jax.random.PRNGKey(0), parallel.replicated(mesh)
-    )
+    args = (model, tx, batch["image"].shape[1:], jax.random.PRNGKey(0), parallel.replicated(mesh))
+    if abstract:
+        state = jax.eval_shape(lambda: create_train_state(*args))
+    else:
+        state = create_train_state(*args)
     options = StepOptions(sam_rho=SAM_RHO) if sam else StepOptions()
     step = make_train_step(model, tx, mesh, base_rng=jax.random.PRNGKey(1), options=options)
     sharded = parallel.shard_batch(batch, mesh)
+    if abstract:
+        return _flops(step.lower(state, sharded))
     start = time.perf_counter()
     lowered = step.lower(state, sharded)
     compiled = lowered.compile()
@@ -122,6 +130,14 @@ def measure_ours(
         flops, compile_s, call = _inference(model, batch, mesh)
     else:
         flops, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam")
+    if scanned:
+        # XLA's cost analysis counts a scanned loop body once, not once per block: count
+        # the FLOPs on the unscanned model instead (lowered only, never compiled or run).
+        plain, _ = build_model(name, dtype, False, overrides or {})
+        if mode == "inference":
+            flops = _inference(plain, batch, mesh, abstract=True)
+        else:
+            flops = _train(plain, batch, mesh, sam=mode == "train_sam", abstract=True)
     seconds = time_calls(call, warmup, repeats)
     rates = throughput(seconds, batch_size)
     devices = jax.device_count()
