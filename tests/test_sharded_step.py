@@ -8,13 +8,13 @@ import sys
 from conftest import REPO
 
 
-def run_on_8_simulated_devices(script: str, timeout: float) -> dict:
+def run_on_8_simulated_devices(script: str, timeout: float, args=()) -> dict:
     """Runs tests/scripts/<script> with 8 simulated CPU devices; returns its JSON line."""
     env = dict(
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu"
     )
     out = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tests", "scripts", script)],
+        [sys.executable, os.path.join(REPO, "tests", "scripts", script), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

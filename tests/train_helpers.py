@@ -8,7 +8,7 @@ from conftest import TINY_MODEL, load_default_config
 from mixer_vit import parallel
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer
-from mixer_vit.train.state import create_train_state
+from mixer_vit.train.state import abstract_train_state, create_train_state
 from mixer_vit.train.step import make_train_step
 from mixer_vit.train.step_options import StepOptions
 
@@ -25,6 +25,18 @@ def random_batch(size=32, seed=0):
     }
 
 
+def make_optimizer(options: StepOptions, *, lr=1e-2, optim_changes=None):
+    """The optimizer ``run_steps`` uses: sgd with momentum 0.9 at a constant ``lr``, with
+    ``optim_changes`` applied to the default config's ``optim`` section."""
+    optim = load_default_config().optim
+    optim.name, optim.momentum = "sgd", 0.9
+    for key, value in (optim_changes or {}).items():
+        optim[key] = value
+    return build_optimizer(
+        optim, optax.constant_schedule(lr), accumulation_steps=options.accumulation_steps
+    )
+
+
 def run_steps(
     options: StepOptions,
     batches,
@@ -34,8 +46,12 @@ def run_steps(
     lr=1e-2,
     optim_changes=None,
     teacher=None,
+    shard_by_rules=False,
 ):
     """Trains from a fixed init on ``batches``; returns (states after each step, metrics).
+
+    shard_by_rules: place the state by the parameter rules of ``mixer_vit.parallel``
+    (FSDP / tensor parallel on a mesh with those axes) instead of replicating it.
 
     The optimizer is sgd with momentum 0.9 unless ``optim_changes`` says otherwise: adam's
     first steps are about lr * sign(g), which turns float noise in near-zero gradients into
@@ -43,20 +59,15 @@ def run_steps(
     """
     mesh = mesh or parallel.make_mesh(1)
     model = model or tiny_model()
-    optim = load_default_config().optim
-    optim.name, optim.momentum = "sgd", 0.9
-    for key, value in (optim_changes or {}).items():
-        optim[key] = value
-    tx = build_optimizer(
-        optim, optax.constant_schedule(lr), accumulation_steps=options.accumulation_steps
-    )
+    tx = make_optimizer(options, lr=lr, optim_changes=optim_changes)
+    image_shape = batches[0]["image"].shape[1:]
+    with_ema = options.ema_decay > 0
+    sharding = parallel.replicated(mesh)
+    if shard_by_rules:
+        abstract = abstract_train_state(model, tx, image_shape, with_ema=with_ema)
+        sharding = parallel.tree_shardings(abstract, mesh)
     state = create_train_state(
-        model,
-        tx,
-        batches[0]["image"].shape[1:],
-        jax.random.PRNGKey(0),
-        parallel.replicated(mesh),
-        with_ema=options.ema_decay > 0,
+        model, tx, image_shape, jax.random.PRNGKey(0), sharding, with_ema=with_ema
     )
     teacher_model, args = (None, ()) if teacher is None else (teacher[0], (teacher[1],))
     step = make_train_step(
@@ -66,6 +77,7 @@ def run_steps(
         base_rng=jax.random.PRNGKey(1),
         options=options,
         teacher_model=teacher_model,
+        state_sharding=sharding,
     )
     states, metrics = [], []
     for batch in batches:

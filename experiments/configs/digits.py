@@ -47,7 +47,13 @@ def get_config(arg=None):
         )
     config = ml_collections.ConfigDict()
     config.seed = 0
-    config.num_devices = placeholder(int)  # default: all local devices
+    config.num_devices = placeholder(int)  # default: every device of every process
+    # Mesh (data, fsdp, model); data takes the devices fsdp * model leave. fsdp > 1 shards
+    # parameters and optimizer state (FSDP); model > 1 splits heads / MLP units (tensor
+    # parallel). The rules: mixer_vit/parallel/rules.py.
+    config.mesh = ml_collections.ConfigDict()
+    config.mesh.fsdp = 1
+    config.mesh.model = 1
 
     config.model = ml_collections.ConfigDict()
     config.model.name, overrides = MODEL_PRESETS[preset]

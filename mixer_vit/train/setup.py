@@ -22,7 +22,7 @@ from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.train.config_checks import check_config, check_image_size
-from mixer_vit.train.state import TrainState, create_train_state
+from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
 
@@ -44,15 +44,24 @@ class RunSetup:
     step_options: StepOptions
 
     def init_state(self) -> TrainState:
+        """The initial state, created directly with ``state_sharding()``."""
         rng = jax.random.PRNGKey(self.config.seed)
         return create_train_state(
             self.model,
             self.tx,
             self.image_shape,
             rng,
-            parallel.replicated(self.mesh),
+            self.state_sharding(),
             with_ema=self.step_options.ema_decay > 0,
         )
+
+    def state_sharding(self) -> TrainState:
+        """A ``NamedSharding`` for every leaf of the train state, from the parameter rules
+        of ``mixer_vit.parallel`` (all replicated on a pure data-parallel mesh)."""
+        abstract = abstract_train_state(
+            self.model, self.tx, self.image_shape, with_ema=self.step_options.ema_decay > 0
+        )
+        return parallel.tree_shardings(abstract, self.mesh)
 
     @property
     def evaluate_with_ema(self) -> bool:
@@ -170,14 +179,18 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
         )
     image_shape = _input_shape(config, data_dir, info.image_shape)
     check_image_size(image_shape[:2], getattr(model, "patch_size", None), config.model.name)
-    mesh = parallel.make_mesh(config.num_devices)
+    mesh_config = config.get("mesh") or ml_collections.ConfigDict()
+    mesh = parallel.make_mesh(
+        config.num_devices, fsdp=mesh_config.get("fsdp", 1), model=mesh_config.get("model", 1)
+    )
     parallel.check_global_batch(config.train.global_batch_size, mesh)
     accumulation = step_options.accumulation_steps
-    if config.train.global_batch_size % (accumulation * mesh.devices.size):
+    shards = parallel.batch_shard_count(mesh)
+    if config.train.global_batch_size % (accumulation * shards):
         raise UserError(
             f"global batch size {config.train.global_batch_size} does not split into "
-            f"{accumulation} micro-batches over {mesh.devices.size} devices; make it a multiple "
-            f"of {accumulation * mesh.devices.size} or change --config.train.grad_accum_steps"
+            f"{accumulation} micro-batches over {shards} devices; make it a multiple "
+            f"of {accumulation * shards} or change --config.train.grad_accum_steps"
         )
     train_size = info.split_sizes.get(config.data.train_split)
     if train_size is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import flax.struct
@@ -31,21 +31,13 @@ class TrainState(flax.struct.PyTreeNode):
     plateau_value: jax.Array | None = None
 
 
-def create_train_state(
+def _state_initializer(
     model: nn.Module,
     tx: optax.GradientTransformation,
     image_shape: tuple[int, int, int],
     rng: jax.Array,
-    sharding: Sharding,
-    *,
-    with_ema: bool = False,
-) -> TrainState:
-    """Initialises parameters and optimizer state directly with ``sharding``.
-
-    Args:
-      image_shape: (H, W, C) of one input image.
-    """
-
+    with_ema: bool,
+) -> Callable[[], TrainState]:
     def init() -> TrainState:
         variables = model.init(
             {"params": rng, "dropout": rng}, jnp.zeros((1, *image_shape), jnp.float32), train=False
@@ -61,6 +53,39 @@ def create_train_state(
             plateau_value=jnp.asarray(PLATEAU_START, jnp.float32),
         )
 
+    return init
+
+
+def abstract_train_state(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    image_shape: tuple[int, int, int],
+    *,
+    with_ema: bool = False,
+) -> TrainState:
+    """The state's shapes and dtypes (``jax.ShapeDtypeStruct`` leaves), computed without
+    allocating or running anything."""
+    init = _state_initializer(model, tx, image_shape, jax.random.PRNGKey(0), with_ema)
+    return jax.eval_shape(init)
+
+
+def create_train_state(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    image_shape: tuple[int, int, int],
+    rng: jax.Array,
+    sharding: Sharding | Any,
+    *,
+    with_ema: bool = False,
+) -> TrainState:
+    """Initialises parameters and optimizer state directly with ``sharding`` (one sharding
+    for every leaf, or a TrainState-shaped tree of them: FSDP-sharded parameters are
+    never materialised whole).
+
+    Args:
+      image_shape: (H, W, C) of one input image.
+    """
+    init = _state_initializer(model, tx, image_shape, rng, with_ema)
     return jax.jit(init, out_shardings=sharding)()
 
 

@@ -1,7 +1,9 @@
 """The jitted, sharded train and eval steps.
 
-Both are plain ``jax.jit`` functions over a mesh: the batch is sharded on the ``data``
-axis, the state is replicated, and jit inserts the gradient all-reduce. The train step
+Both are plain ``jax.jit`` functions over a mesh: the batch is sharded over the ``data``
+and ``fsdp`` axes, the state is replicated or placed by the parameter rules of
+``mixer_vit.parallel`` (FSDP / tensor parallel), and jit (GSPMD) inserts the gradient
+all-reduce, parameter all-gathers and reduce-scatters. The train step
 donates the incoming state so parameters and optimizer state are updated in place.
 
 One train step = one optimizer update. Inside it, in this order: the batch is split into
@@ -48,10 +50,10 @@ def _per_device(fn, mesh: Mesh):
     """Runs ``fn(params, model_state, batch, rng, teacher_variables)`` on each device's slice
     of the batch and averages its outputs over devices (SAM's m-sharpness: the perturbation
     of each device comes from its own gradient)."""
-    replicated, sharded = PartitionSpec(), PartitionSpec(parallel.DATA_AXIS)
+    replicated, sharded = PartitionSpec(), PartitionSpec(parallel.BATCH_AXES)
 
     def body(*args):
-        return jax.lax.pmean(fn(*args), parallel.DATA_AXIS)
+        return jax.lax.pmean(fn(*args), parallel.BATCH_AXES)
 
     in_specs = (replicated, replicated, sharded, replicated, replicated)
     return jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=replicated, check_vma=False)
@@ -66,6 +68,7 @@ def make_train_step(
     options: StepOptions | None = None,
     label_smoothing: float | None = None,
     teacher_model: nn.Module | None = None,
+    state_sharding: Any = None,
 ) -> Callable[..., tuple[TrainState, Metrics]]:
     """Returns ``step(state, batch[, teacher_variables]) -> (new_state, metrics)``.
 
@@ -75,6 +78,9 @@ def make_train_step(
     un-mixed labels) and ``grad_norm`` (of the clean gradient).
     The randomness of step t comes from ``fold_in(base_rng, t)``, so a resumed run draws
     exactly what an uninterrupted one would.
+    state_sharding: the state's placement (a TrainState of shardings, e.g.
+    ``RunSetup.state_sharding()`` for FSDP / tensor parallelism); replicated by default.
+    The new state keeps it.
     """
     opts = options or StepOptions()
     if label_smoothing is not None:
@@ -135,16 +141,20 @@ def make_train_step(
         return new_state, metrics
 
     replicated = parallel.replicated(mesh)
-    in_shardings = (replicated, parallel.batch_sharding(mesh))
+    state_sharding = replicated if state_sharding is None else state_sharding
+    in_shardings = (state_sharding, parallel.batch_sharding(mesh))
     if teacher_model is not None:
         in_shardings += (replicated,)
     return jax.jit(
-        step, in_shardings=in_shardings, out_shardings=(replicated, replicated), donate_argnums=0
+        step,
+        in_shardings=in_shardings,
+        out_shardings=(state_sharding, replicated),
+        donate_argnums=0,
     )
 
 
 def make_eval_step(
-    model: nn.Module, mesh: Mesh, *, use_ema: bool = False
+    model: nn.Module, mesh: Mesh, *, use_ema: bool = False, state_sharding: Any = None
 ) -> Callable[[TrainState, Batch], Metrics]:
     """Returns ``eval_step(state, batch) -> sums`` for a padded batch.
 
@@ -152,7 +162,7 @@ def make_eval_step(
     0 = padding). sums: ``correct``, ``correct_top5``, ``loss_sum`` (unsmoothed
     cross-entropy) and ``count``, float32 scalars summed over the real examples only; and
     ``probs`` [B, K] softmax probabilities (for host-side reports). With ``use_ema`` the
-    EMA parameters are evaluated.
+    EMA parameters are evaluated. state_sharding: as for ``make_train_step``.
     """
 
     def eval_step(state: TrainState, batch: Batch) -> Metrics:
@@ -182,6 +192,9 @@ def make_eval_step(
     }
     return jax.jit(
         eval_step,
-        in_shardings=(replicated, parallel.batch_sharding(mesh)),
+        in_shardings=(
+            replicated if state_sharding is None else state_sharding,
+            parallel.batch_sharding(mesh),
+        ),
         out_shardings=out_shardings,
     )
