@@ -16,20 +16,22 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
     "usage: mixer-vit {train,eval,models,bench,import-folder,convert} [flags]\n"
-    "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...]\n"
-    "  eval    --workdir DIR [--split test] [--step N]\n"
+    "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
+    "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
     "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
-    "[--image_size N] [--num_classes N]"
+    "[--image_size N] [--num_classes N]\n"
+    "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
+    "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )
 
 
@@ -71,6 +73,37 @@ def _unknown_config_key_message(error: str, argv: Sequence[str]) -> str:
     return f"unknown config key {flag[2:]}{hint}; the config file lists every key"
 
 
+def _define_distributed_flags(fv: flags.FlagValues) -> None:
+    """Flags of a multi-process run (see mixer_vit/distributed.py and docs/scale_out.md)."""
+    flags.DEFINE_string(
+        "coordinator_address",
+        None,
+        "HOST:PORT of process 0 (default: $JAX_COORDINATOR_ADDRESS or the cluster's).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "num_processes", None, "Processes in the run (default: $JAX_NUM_PROCESSES).", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "process_id", None, "This process's id, 0..N-1 (default: $JAX_PROCESS_ID).", flag_values=fv
+    )
+    flags.DEFINE_list(
+        "local_device_ids", None, "Devices this process uses (e.g. 0,1).", flag_values=fv
+    )
+
+
+def _start_distributed(fv: flags.FlagValues) -> bool:
+    """Joins JAX's distributed runtime when the flags, environment or cluster ask for it
+    (before any JAX backend use); returns whether this process prints results."""
+    from mixer_vit import distributed
+
+    if distributed.start(
+        fv.coordinator_address, fv.num_processes, fv.process_id, fv.local_device_ids
+    ):
+        return distributed.is_main_process()
+    return True
+
+
 def _train(argv: Sequence[str]) -> int:
     def define(fv):
         config_flags.DEFINE_config_file(
@@ -86,6 +119,7 @@ def _train(argv: Sequence[str]) -> int:
             "Directory for checkpoints, metrics and TensorBoard files.",
             flag_values=fv,
         )
+        _define_distributed_flags(fv)
 
     fv = _parse(argv, define)
     if fv["config"].value is None or type(fv.config).__name__ == "_ErrorConfig":
@@ -96,9 +130,12 @@ def _train(argv: Sequence[str]) -> int:
         )
     if not fv.workdir:
         raise UsageError("missing --workdir; e.g. --workdir workdirs/digits")
+    prints = _start_distributed(fv)
     from mixer_vit.train.loop import train_and_evaluate
 
     result = train_and_evaluate(fv.config, fv.workdir)
+    if not prints:
+        return 0
     if result.get("halted"):
         print(f"halted after step {result['steps']}; run the same command to resume")
     else:
@@ -114,13 +151,17 @@ def _eval(argv: Sequence[str]) -> int:
         flags.DEFINE_string("workdir", None, "A training workdir.", flag_values=fv)
         flags.DEFINE_string("split", "test", "Split to evaluate.", flag_values=fv)
         flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).", flag_values=fv)
+        _define_distributed_flags(fv)
 
     fv = _parse(argv, define)
     if not fv.workdir:
         raise UsageError("missing --workdir; e.g. --workdir workdirs/digits")
+    prints = _start_distributed(fv)
     from mixer_vit.train.evaluate_checkpoint import evaluate_checkpoint
 
     result = evaluate_checkpoint(fv.workdir, fv.split, fv.step)
+    if not prints:
+        return 0
     print(
         f"{fv.split} accuracy {result['accuracy']:.4f} ({result['count']} examples, loss "
         f"{result['loss']:.4f}) at step {result['step']}"
