@@ -1,4 +1,9 @@
-"""The training loop: resume, train with a progress bar, evaluate, log, checkpoint."""
+"""The training loop: resume, train with a progress bar, evaluate, log, checkpoint.
+
+Multi-process runs: every process runs this loop on its slice of each batch; process 0
+alone shows the progress bar, prints, and writes config.json, metrics and the test
+report; checkpoints are written by all processes together (orbax).
+"""
 
 from __future__ import annotations
 
@@ -108,6 +113,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         writer.close()
 
 
+def _iterator_state_for_this_process(saved: dict) -> dict:
+    """The saved data-iterator state, for this process's slice.
+
+    The checkpoint's data item is written by process 0 alone; its position (the step) holds
+    for every process, as a batch is a pure function of the step and the global batch size,
+    so each process reads on from the same step with its own index and count.
+    """
+    return {**saved, "process_index": jax.process_index(), "process_count": jax.process_count()}
+
+
 def _early_stopper(config: ml_collections.ConfigDict) -> EarlyStopping | None:
     es = config.early_stopping
     if not es.patience:
@@ -142,7 +157,7 @@ def _train(
     state = run.init_state()
     if start_step:
         state, saved = ckpt.restore(start_step, state)
-        train_iter.set_state(saved["iterator"])
+        train_iter.set_state(_iterator_state_for_this_process(saved["iterator"]))
         if stopper:
             stopper.restore(saved["early_stopping"])
         stopped_early = bool(saved.get("stopped_early", False))
@@ -162,6 +177,7 @@ def _train(
         step_args = (jax.device_put(teacher_variables, replicated),)
     meta = {"model": run.model_identity()}
     base_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+    state_sharding = run.state_sharding()
     train_step = make_train_step(
         run.model,
         run.tx,
@@ -169,8 +185,11 @@ def _train(
         base_rng=base_rng,
         options=run.step_options,
         teacher_model=teacher_model,
+        state_sharding=state_sharding,
     )
-    eval_step = make_eval_step(run.model, run.mesh, use_ema=run.evaluate_with_ema)
+    eval_step = make_eval_step(
+        run.model, run.mesh, use_ema=run.evaluate_with_ema, state_sharding=state_sharding
+    )
     best = Checkpointer(os.path.join(workdir, "best"), 1, max_to_keep=1) if stopper else None
 
     def run_eval(split: str, predictions: list | None = None) -> dict[str, float]:
@@ -195,6 +214,7 @@ def _train(
         mininterval=1.0,
         disable=jax.process_index() != 0,
     )
+    say = bar.write if jax.process_index() == 0 else lambda message: None
     window, window_start = [], time.perf_counter()
     step = start_step
     remaining = range(start_step + 1, last_step + 1) if not stopped_early else range(0)
@@ -226,7 +246,7 @@ def _train(
         if step % run.steps_per_epoch == 0:
             val = run_eval(config.data.eval_split)
             writer.write(step, config.data.eval_split, val)
-            bar.write(
+            say(
                 f"epoch {step // run.steps_per_epoch}: {config.data.eval_split} "
                 f"accuracy {val['accuracy']:.4f} loss {val['loss']:.4f}"
             )
@@ -241,7 +261,7 @@ def _train(
         if ckpt.should_save(step) or step == last_step or stopped_early:
             ckpt.save(step, state, loop_state(), meta)
         if stopped_early:
-            bar.write(
+            say(
                 f"early stopping at step {step}: no {config.data.eval_split} "
                 f"{config.early_stopping.metric} gain for {stopper.patience} evaluations; "
                 f"best at step {stopper.best_step}"
