@@ -189,3 +189,10 @@ def test_cli_bad_values_end_with_one_error_line_and_write_nothing(
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("error: --coordinator_address must be HOST:PORT"), err
     assert not workdir.exists() and recorded == []
+
+
+def test_local_device_ids_alone_narrow_a_detected_cluster():
+    """One SLURM task per node: JAX would take only GPU SLURM_LOCALID without this."""
+    args = resolve(SLURM_2_TASKS, local_device_ids=["0", "1", "2", "3"])
+    assert args.cluster == "slurm"
+    assert args.initialize_kwargs() == {"local_device_ids": [0, 1, 2, 3]}

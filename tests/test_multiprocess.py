@@ -5,7 +5,8 @@ and 1 of a 2-process run (2 simulated CPU devices each, gloo collectives, coordi
 free 127.0.0.1 port, one shared workdir), and as one process with 4 devices (the
 reference). Both see the same 4-device mesh and the same global batches, so the final
 parameters agree to float noise; process 0 alone writes metrics, config and the report,
-and the report counts every test example once.
+and the report counts every test example once. The two processes start from an empty
+data directory: process 0 builds the data set while the other waits.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def runs(tmp_path_factory, digits_data_dir):
     """(workers, 2-process workdir, 1-process workdir) after all three runs finished."""
     root = tmp_path_factory.mktemp("multiprocess")
     shared, reference = root / "two_processes", root / "one_process"
-    flags = train_flags(digits_data_dir)
+    flags = train_flags(str(root / "empty_tfds"))
     address = f"127.0.0.1:{free_port()}"
     workers = [
         Worker(
@@ -137,7 +138,8 @@ def runs(tmp_path_factory, digits_data_dir):
         )
         for i in range(2)
     ]
-    workers.append(Worker("reference", [*flags, f"--workdir={reference}"], worker_env(4), root))
+    reference_flags = [*train_flags(digits_data_dir), f"--workdir={reference}"]
+    workers.append(Worker("reference", reference_flags, worker_env(4), root))
     wait_all(workers, WORKER_TIMEOUT_S)
     return {w.name: w for w in workers}, shared, reference
 
