@@ -116,28 +116,22 @@ def wait_all(workers: list[Worker], timeout: float) -> None:
         pytest.fail("a worker failed\n" + "\n".join(w.describe() for w in workers))
 
 
+def two_processes(args: list[str], log_dir, name: str = "process") -> list[Worker]:
+    """Processes 0 and 1 of one run (2 devices each) with a coordinator on a free port."""
+    address = f"127.0.0.1:{free_port()}"
+    distributed = [f"--coordinator_address={address}", "--num_processes=2"]
+    return [
+        Worker(f"{name}{i}", [*args, *distributed, f"--process_id={i}"], worker_env(2), log_dir)
+        for i in range(2)
+    ]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, digits_data_dir):
     """(workers, 2-process workdir, 1-process workdir) after all three runs finished."""
     root = tmp_path_factory.mktemp("multiprocess")
     shared, reference = root / "two_processes", root / "one_process"
-    flags = train_flags(str(root / "empty_tfds"))
-    address = f"127.0.0.1:{free_port()}"
-    workers = [
-        Worker(
-            f"process{i}",
-            [
-                *flags,
-                f"--workdir={shared}",
-                f"--coordinator_address={address}",
-                "--num_processes=2",
-                f"--process_id={i}",
-            ],
-            worker_env(2),
-            root,
-        )
-        for i in range(2)
-    ]
+    workers = two_processes([*train_flags(str(root / "empty_tfds")), f"--workdir={shared}"], root)
     reference_flags = [*train_flags(digits_data_dir), f"--workdir={reference}"]
     workers.append(Worker("reference", reference_flags, worker_env(4), root))
     wait_all(workers, WORKER_TIMEOUT_S)
@@ -210,3 +204,24 @@ def test_report_counts_every_test_example_once(runs):
     assert report["confusion"] == expected["confusion"]
     test_line = [line for line in read_lines(shared / "metrics.jsonl") if line["split"] == "test"]
     assert [line["count"] for line in test_line] == [TEST_EXAMPLES]
+
+
+@pytest.mark.slow
+def test_resume_on_two_processes_then_on_one_matches_the_uninterrupted_run(
+    runs, digits_data_dir, tmp_path
+):
+    """Steps 1-4 on 2 processes, 5-6 resumed on 2 processes, 7-9 on 1 process x 4 devices:
+    the checkpoint and the data position carry over whatever the process layout."""
+    import jax
+
+    _, _, reference = runs
+    workdir = tmp_path / "resumed"
+    flags = [*train_flags(digits_data_dir), f"--workdir={workdir}"]
+    for phase, halt in (("first", 4), ("second", 2)):
+        halted = [*flags, f"--config.train.halt_after_steps={halt}"]
+        wait_all(two_processes(halted, tmp_path, phase), WORKER_TIMEOUT_S)
+    wait_all([Worker("last", flags, worker_env(4), tmp_path)], WORKER_TIMEOUT_S)
+    resumed, one = final_params(workdir), final_params(reference)
+    diffs = jax.tree.leaves(jax.tree.map(lambda a, b: float(np.max(np.abs(a - b))), resumed, one))
+    print(f"max |param diff| resumed 2 -> 2 -> 1 processes vs uninterrupted: {max(diffs):.3g}")
+    assert max(diffs) < 1e-6
