@@ -32,6 +32,9 @@ def define_flags(fv: flags.FlagValues) -> None:
 
 
 def run_command(fv: flags.FlagValues) -> int:
+    from mixer_vit.xla_cpu_flags import set_default_xla_cpu_flags
+
+    set_default_xla_cpu_flags()  # before anything starts JAX's backends
     from mixer_vit.bench.options import bench_options
     from mixer_vit.bench.run import run_bench
 

@@ -24,6 +24,7 @@ from mixer_vit.models import create_model, model_fields
 from mixer_vit.train.state import create_train_state
 from mixer_vit.train.step import make_train_step
 from mixer_vit.train.step_options import StepOptions
+from mixer_vit.xla_cpu_flags import compiler_options
 
 SAM_RHO = 0.05
 
@@ -53,7 +54,13 @@ def _flops(lowered) -> float:
     return float(cost["flops"])
 
 
-def _inference(model, batch, mesh, abstract: bool = False):
+def _compile(lowered, dtype: str):
+    """``lowered.compile()`` with this project's per-dtype XLA:CPU options (bf16 dots to
+    YNNPACK, see ``mixer_vit.xla_cpu_flags``); timed by the caller."""
+    return lowered.compile(compiler_options=compiler_options(dtype, jax.devices()[0].platform))
+
+
+def _inference(model, batch, mesh, dtype: str = "float32", abstract: bool = False):
     replicated = parallel.replicated(mesh)
     images = parallel.shard_batch({"image": batch["image"]}, mesh)["image"]
     init = jax.jit(
@@ -68,12 +75,12 @@ def _inference(model, batch, mesh, abstract: bool = False):
     )
     start = time.perf_counter()
     lowered = forward.lower(variables, images)
-    compiled = lowered.compile()
+    compiled = _compile(lowered, dtype)
     compile_s = time.perf_counter() - start
     return _flops(lowered), compile_s, lambda: compiled(variables, images).block_until_ready()
 
 
-def _train(model, batch, mesh, sam: bool, abstract: bool = False):
+def _train(model, batch, mesh, sam: bool, dtype: str = "float32", abstract: bool = False):
     tx = optax.adamw(1e-4)
     args = (model, tx, batch["image"].shape[1:], jax.random.PRNGKey(0), parallel.replicated(mesh))
     if abstract:
@@ -87,7 +94,7 @@ def _train(model, batch, mesh, sam: bool, abstract: bool = False):
         return _flops(step.lower(state, sharded))
     start = time.perf_counter()
     lowered = step.lower(state, sharded)
-    compiled = lowered.compile()
+    compiled = _compile(lowered, dtype)
     compile_s = time.perf_counter() - start
     holder = [state]
 
@@ -127,9 +134,9 @@ def measure_ours(
     mesh = parallel.make_mesh()
     batch = _batch(batch_size, image_size, getattr(model, "num_classes", 1000) or 1000)
     if mode == "inference":
-        flops, compile_s, call = _inference(model, batch, mesh)
+        flops, compile_s, call = _inference(model, batch, mesh, dtype)
     else:
-        flops, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam")
+        flops, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam", dtype=dtype)
     if scanned:
         # XLA's cost analysis counts a scanned loop body once, not once per block: count
         # the FLOPs on the unscanned model instead (lowered only, never compiled or run).

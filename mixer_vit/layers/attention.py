@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from .dense import accumulating_einsum, dense_factory
 from .mixers import register_mixer
 
 ATTENTION_IMPLEMENTATIONS = ("xla", "fused")
@@ -57,9 +57,7 @@ class MultiHeadSelfAttention(nn.Module):
                 "or use implementation='xla'."
             )
         head_dim = dim // self.num_heads
-        dense = functools.partial(
-            nn.Dense, dtype=self.dtype, kernel_init=nn.initializers.xavier_uniform()
-        )
+        dense = dense_factory(self.dtype, kernel_init=nn.initializers.xavier_uniform())
 
         qkv = dense(3 * dim, use_bias=self.qkv_bias, name="qkv")(x)
         qkv = qkv.reshape(batch, tokens, 3, self.num_heads, head_dim)
@@ -68,10 +66,14 @@ class MultiHeadSelfAttention(nn.Module):
             out = jax.nn.dot_product_attention(q, k, v, scale=head_dim**-0.5)  # [B, N, H, hd]
             out = out.reshape(batch, tokens, dim)
         else:
-            logits = jnp.einsum("bqhd,bkhd->bhqk", q * (head_dim**-0.5), k)  # [B, H, N, N]
-            weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+            # logits accumulate in float32 whatever the dtype: [B, H, N, N]
+            logits = jnp.einsum(
+                "bqhd,bkhd->bhqk", q * (head_dim**-0.5), k, preferred_element_type=jnp.float32
+            )
+            weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
             weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
-            out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, tokens, dim)
+            out = accumulating_einsum("bhqk,bkhd->bqhd", weights, v)
+            out = out.reshape(batch, tokens, dim)
 
         out = dense(dim, name="proj")(out)
         return nn.Dropout(self.proj_drop)(out, deterministic=deterministic)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from .dense import dense_factory
 
 
 class Mlp(nn.Module):
@@ -26,9 +27,7 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
         out_dim = x.shape[-1] if self.out_dim is None else self.out_dim
-        dense = functools.partial(
-            nn.Dense, dtype=self.dtype, kernel_init=nn.initializers.xavier_uniform()
-        )
+        dense = dense_factory(self.dtype, kernel_init=nn.initializers.xavier_uniform())
         x = dense(self.hidden_dim, name="fc1")(x)
         x = nn.gelu(x, approximate=False)
         x = nn.Dropout(self.dropout)(x, deterministic=deterministic)

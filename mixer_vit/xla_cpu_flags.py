@@ -1,0 +1,79 @@
+"""XLA:CPU settings that make this project's models faster on CPU (measured, jaxlib 0.10.2).
+
+jaxlib 0.10.2 routes dots on CPU through YNNPACK by default and fuses the neighbouring
+LayerNorm, bias and softmax ops into them ("__ynn_fusion"). On a 2-core AVX-512 CPU that
+was measured slower than XLA's own Eigen GEMMs with separate elementwise fusions: ViT-B/16
+inference 1.3-1.4x, Mixer-B/16 1.2-1.3x faster with YNNPACK off (docs/benchmarks.md). So:
+
+* :func:`set_default_xla_cpu_flags` appends ``--xla_cpu_experimental_ynn_fusion_type=``
+  (empty list: no YNNPACK fusions) to ``XLA_FLAGS``. It must run before JAX initialises
+  its backends (the first ``jax.devices()``, array or jit call); later it does nothing
+  and returns False. A flag the user already put in ``XLA_FLAGS`` is never overridden.
+* bfloat16 is the exception: XLA:CPU has no native bf16 GEMM of its own and up-casts
+  both operands to f32, while YNNPACK runs bf16 x bf16 -> f32 dots natively (AVX512-BF16).
+  :func:`compiler_options` returns the per-compilation override that sends each such dot,
+  and only the dot, to YNNPACK (``LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT``); pass it to
+  ``jax.jit(...).lower(...).compile(compiler_options=...)`` for bf16/f16 programs. The
+  model layers ask for bf16 x bf16 -> f32 dots (``mixer_vit.layers.dense``) so that the
+  override applies.
+
+Nothing here changes numerics: all variants accumulate in float32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+YNN_FUSION_FLAG = "xla_cpu_experimental_ynn_fusion_type"
+DEFAULT_XLA_CPU_FLAGS = (f"--{YNN_FUSION_FLAG}=",)
+LOW_PRECISION_DOT_OPTIONS = {YNN_FUSION_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+def _flag_name(flag: str) -> str:
+    return flag.lstrip("-").split("=", 1)[0]
+
+
+def _user_flag_names(environ: MutableMapping[str, str]) -> set[str]:
+    return {_flag_name(f) for f in environ.get("XLA_FLAGS", "").split() if f.startswith("--")}
+
+
+def _backends_initialised() -> bool:
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # pragma: no cover - jax is a hard dependency
+        return False
+    return bool(xla_bridge.backends_are_initialized())
+
+
+def set_default_xla_cpu_flags(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Append :data:`DEFAULT_XLA_CPU_FLAGS` to ``XLA_FLAGS`` (keeping the user's flags,
+    which win: a flag already named there is not added). Returns True when the flags are
+    in effect for this process, False when JAX's backends were already initialised
+    (too late: XLA reads ``XLA_FLAGS`` once, at backend start)."""
+    environ = os.environ if environ is None else environ
+    if environ is os.environ and _backends_initialised():
+        return False
+    present = _user_flag_names(environ)
+    extra = [f for f in DEFAULT_XLA_CPU_FLAGS if _flag_name(f) not in present]
+    if extra:
+        environ["XLA_FLAGS"] = " ".join([environ.get("XLA_FLAGS", ""), *extra]).strip()
+    return True
+
+
+def compiler_options(
+    dtype: Any, platform: str = "cpu", environ: MutableMapping[str, str] | None = None
+) -> dict[str, str]:
+    """Per-compilation XLA options for a program computing in ``dtype`` on ``platform``:
+    :data:`LOW_PRECISION_DOT_OPTIONS` for bfloat16/float16 on CPU, else ``{}``. Also
+    ``{}`` when the user set the YNNPACK flag in ``XLA_FLAGS`` themselves."""
+    environ = os.environ if environ is None else environ
+    name = getattr(dtype, "__name__", None) or str(dtype)
+    if platform != "cpu" or name not in ("bfloat16", "float16"):
+        return {}
+    user = environ.get("XLA_FLAGS", "")
+    defaults = set(DEFAULT_XLA_CPU_FLAGS)
+    if any(f not in defaults and _flag_name(f) == YNN_FUSION_FLAG for f in user.split()):
+        return {}
+    return dict(LOW_PRECISION_DOT_OPTIONS)
