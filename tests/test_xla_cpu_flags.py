@@ -1,0 +1,81 @@
+"""XLA:CPU flag defaults and the float32-accumulating dense layers (logic and numerics)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mixer_vit.layers.dense import accumulating_dot_general, accumulating_einsum, dense
+from mixer_vit.xla_cpu_flags import (
+    DEFAULT_XLA_CPU_FLAGS,
+    LOW_PRECISION_DOT_OPTIONS,
+    YNN_FUSION_FLAG,
+    compiler_options,
+    set_default_xla_cpu_flags,
+)
+
+
+def test_defaults_are_appended_to_user_flags():
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    assert set_default_xla_cpu_flags(env)
+    assert env["XLA_FLAGS"].split() == [
+        "--xla_force_host_platform_device_count=8",
+        *DEFAULT_XLA_CPU_FLAGS,
+    ]
+    set_default_xla_cpu_flags(env)  # idempotent
+    assert env["XLA_FLAGS"].split().count(DEFAULT_XLA_CPU_FLAGS[0]) == 1
+
+
+def test_defaults_set_without_user_flags():
+    env = {}
+    set_default_xla_cpu_flags(env)
+    assert env["XLA_FLAGS"] == " ".join(DEFAULT_XLA_CPU_FLAGS)
+
+
+def test_user_choice_wins():
+    user = f"--{YNN_FUSION_FLAG}=LIBRARY_FUSION_TYPE_DOT"
+    env = {"XLA_FLAGS": user}
+    set_default_xla_cpu_flags(env)
+    assert env["XLA_FLAGS"] == user
+    assert compiler_options("bfloat16", "cpu", env) == {}
+
+
+def test_compiler_options_per_dtype_and_platform():
+    env = {"XLA_FLAGS": " ".join(DEFAULT_XLA_CPU_FLAGS)}
+    assert compiler_options("bfloat16", "cpu", env) == LOW_PRECISION_DOT_OPTIONS
+    assert compiler_options(jnp.bfloat16, "cpu", env) == LOW_PRECISION_DOT_OPTIONS
+    assert compiler_options("float32", "cpu", env) == {}
+    assert compiler_options("bfloat16", "gpu", env) == {}
+
+
+def test_bf16_program_compiles_with_the_options():
+    a = jnp.ones((16, 32), jnp.bfloat16)
+    b = jnp.ones((32, 24), jnp.bfloat16)
+    f = jax.jit(lambda a, b: accumulating_einsum("ik,kj->ij", a, b))
+    out = f.lower(a, b).compile(compiler_options=dict(LOW_PRECISION_DOT_OPTIONS))(a, b)
+    assert out.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(np.asarray(out, np.float32), 32.0)
+
+
+def test_accumulating_dot_general_dtypes_and_values():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((8, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 4)).astype(np.float32)
+    dims = (((1,), (0,)), ((), ()))
+    out32 = accumulating_dot_general(jnp.asarray(a), jnp.asarray(b), dims)
+    assert out32.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(out32), a @ b, rtol=1e-5, atol=1e-5)
+    a16, b16 = jnp.asarray(a, jnp.bfloat16), jnp.asarray(b, jnp.bfloat16)
+    out16 = accumulating_dot_general(a16, b16, dims)
+    assert out16.dtype == jnp.bfloat16
+    exact = np.asarray(a16, np.float32) @ np.asarray(b16, np.float32)
+    # f32 accumulation, one rounding to bf16 at the end: within one bf16 ulp of exact
+    np.testing.assert_allclose(np.asarray(out16, np.float32), exact, rtol=2**-8, atol=1e-6)
+
+
+def test_dense_keeps_flax_parameters():
+    layer = dense(5, dtype=jnp.bfloat16)
+    x = jnp.ones((2, 3), jnp.float32)
+    params = layer.init(jax.random.key(0), x)["params"]
+    assert params["kernel"].shape == (3, 5) and params["kernel"].dtype == jnp.float32
+    assert params["bias"].shape == (5,)
+    assert layer.apply({"params": params}, x).dtype == jnp.bfloat16
