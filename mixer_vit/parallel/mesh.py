@@ -29,8 +29,20 @@ BATCH_AXES = (DATA_AXIS, FSDP_AXIS)
 
 def make_mesh(num_devices: int | None = None, *, fsdp: int = 1, model: int = 1) -> Mesh:
     """A ``(data, fsdp, model)`` mesh over the first ``num_devices`` devices (all of them,
-    across every process, by default); ``data`` takes what ``fsdp * model`` leaves."""
+    across every process, by default); ``data`` takes what ``fsdp * model`` leaves.
+
+    ``jax.devices()`` lists each process's devices together, and ``model`` then ``fsdp``
+    vary fastest: with ``fsdp * model`` <= the devices of one host, the parameter
+    all-gathers and reduce-scatters stay inside a host and only the gradient all-reduce of
+    ``data`` crosses hosts.
+    """
     devices = jax.devices()
+    if num_devices is not None and jax.process_count() > 1 and num_devices != len(devices):
+        raise UserError(
+            f"num_devices={num_devices} would leave out devices of some of the "
+            f"{jax.process_count()} processes; leave --config.num_devices unset in a "
+            f"multi-process run"
+        )
     if num_devices is not None:
         if not 1 <= num_devices <= len(devices):
             raise UserError(

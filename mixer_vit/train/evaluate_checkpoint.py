@@ -35,7 +35,8 @@ def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> di
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )
-    result = evaluate(
-        state, make_eval_step(run.model, run.mesh, use_ema=run.evaluate_with_ema), batches, run.mesh
+    eval_step = make_eval_step(
+        run.model, run.mesh, use_ema=run.evaluate_with_ema, state_sharding=run.state_sharding()
     )
+    result = evaluate(state, eval_step, batches, run.mesh)
     return {**result, "step": step}

@@ -16,7 +16,6 @@ import time
 import jax
 import ml_collections
 import numpy as np
-from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from mixer_vit import data, parallel
@@ -95,7 +94,6 @@ def _stop_on_non_finite(ckpt: Checkpointer, step: int, metrics: dict[str, float]
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns the
     final test metrics (``accuracy``, ``loss``, ``count``) plus ``steps``."""
-    _prepare_data_on_process_0_first(config)
     run = prepare(config)
     teacher = None
     if run.step_options.distillation != "none":
@@ -113,16 +111,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         ckpt.wait()
         ckpt.close()
         writer.close()
-
-
-def _prepare_data_on_process_0_first(config: ml_collections.ConfigDict) -> None:
-    """In a multi-process run, process 0 builds a missing data set before the others look:
-    processes building it at once in a shared data_dir race on its final rename."""
-    if jax.process_count() == 1:
-        return
-    if jax.process_index() == 0:
-        data.ensure_prepared(config.data.name, config.data.data_dir or data.default_data_dir())
-    multihost_utils.sync_global_devices("mixer_vit: data set prepared")
 
 
 def _iterator_state_for_this_process(saved: dict) -> dict:

@@ -15,6 +15,7 @@ import flax.linen as nn
 import jax
 import ml_collections
 import optax
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from mixer_vit import data, parallel
@@ -160,13 +161,24 @@ def _for_distillation(model: nn.Module, name: str, distillation: str) -> nn.Modu
     return model
 
 
+def _ensure_prepared_on_process_0_first(name: str, data_dir: str) -> None:
+    """Builds a missing embedded data set; in a multi-process run process 0 builds it before
+    the others look (processes building it at once in a shared data_dir race on its final
+    rename)."""
+    if jax.process_count() > 1:
+        if jax.process_index() == 0:
+            data.ensure_prepared(name, data_dir)
+        multihost_utils.sync_global_devices("mixer_vit: data set prepared")
+    data.ensure_prepared(name, data_dir)
+
+
 def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     check_config(config)
     step_options = StepOptions.from_config(config)
     if config.data.augment.repeats < 1:
         raise UserError(f"data.augment.repeats must be >= 1, got {config.data.augment.repeats}")
     data_dir = config.data.data_dir or data.default_data_dir()
-    data.ensure_prepared(config.data.name, data_dir)
+    _ensure_prepared_on_process_0_first(config.data.name, data_dir)
     info = data.data_info(config.data.name, data_dir)
     overrides = dict(config.model.overrides.to_dict())
     overrides.setdefault("num_classes", info.num_classes)
