@@ -74,7 +74,7 @@ def _unknown_config_key_message(error: str, argv: Sequence[str]) -> str:
 
 
 def _define_distributed_flags(fv: flags.FlagValues) -> None:
-    """Flags of a multi-process run (see mixer_vit/distributed.py and docs/scale_out.md)."""
+    """Flags of a multi-process run (see mixer_vit/parallel/distributed.py and docs/scale_out.md)."""
     flags.DEFINE_string(
         "coordinator_address",
         None,
@@ -95,7 +95,7 @@ def _define_distributed_flags(fv: flags.FlagValues) -> None:
 def _start_distributed(fv: flags.FlagValues) -> bool:
     """Joins JAX's distributed runtime when the flags, environment or cluster ask for it
     (before any JAX backend use); returns whether this process prints results."""
-    from mixer_vit import distributed
+    from mixer_vit.parallel import distributed
 
     if distributed.start(
         fv.coordinator_address, fv.num_processes, fv.process_id, fv.local_device_ids

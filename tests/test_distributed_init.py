@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from mixer_vit import cli, distributed
+from mixer_vit import cli
+from mixer_vit.parallel import distributed
 from mixer_vit.errors import UserError
 
 SLURM_2_TASKS = {

@@ -1,4 +1,4 @@
-"""Device mesh, batch sharding and parameter-sharding rules for the train step."""
+"""Multi-host start-up, device mesh, batch sharding and parameter-sharding rules."""
 
 from .mesh import (
     BATCH_AXES,
