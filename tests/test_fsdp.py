@@ -93,3 +93,14 @@ def test_rules_name_transformer_parameters():
 def test_mesh_must_divide_the_devices():
     with pytest.raises(UserError, match="mesh.fsdp=3 x mesh.model=1 does not divide the 1"):
         parallel.make_mesh(1, fsdp=3)
+
+
+def test_eval_of_an_fsdp_workdir_falls_back_to_data_parallel_on_fewer_devices():
+    from conftest import load_default_config
+
+    from mixer_vit.train.evaluate_checkpoint import _mesh_for_these_devices
+
+    config = load_default_config()
+    config.mesh.fsdp, config.mesh.model = 4, 2  # trained on 8 devices; 1 device here
+    config = _mesh_for_these_devices(config)
+    assert (config.mesh.fsdp, config.mesh.model) == (1, 1)

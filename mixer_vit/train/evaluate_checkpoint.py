@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import jax
@@ -14,11 +15,33 @@ from mixer_vit.train.setup import prepare
 from mixer_vit.train.step import make_eval_step
 from mixer_vit.train.workdir_config import load_workdir_config
 
+log = logging.getLogger(__name__)
+
+
+def _mesh_for_these_devices(config):
+    """The training run's mesh if it fits the devices here, else data parallel: a model
+    trained with FSDP / tensor parallelism on many devices evaluates on fewer (orbax
+    restores onto whatever mesh the state has)."""
+    mesh = config.get("mesh")
+    if mesh is None:
+        return config
+    devices = config.num_devices or jax.device_count()
+    if devices % (mesh.fsdp * mesh.model):
+        log.info(
+            "the training mesh (fsdp=%d, model=%d) does not fit %d devices; "
+            "evaluating data parallel",
+            mesh.fsdp,
+            mesh.model,
+            devices,
+        )
+        mesh.fsdp, mesh.model = 1, 1
+    return config
+
 
 def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> dict[str, float]:
     """Returns ``accuracy``, ``loss``, ``count`` and ``step`` of checkpoint ``step`` (default:
     the latest) of ``workdir`` on ``split``."""
-    config = load_workdir_config(workdir)
+    config = _mesh_for_these_devices(load_workdir_config(workdir))
     run = prepare(config)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.checkpoint_every_steps)
     try:
