@@ -28,7 +28,7 @@ train: $(CORE)
 
 # The default test suite (slow tests excluded).
 test: $(TEST)
-	$(VENV)/bin/python -m pytest -q -n 2
+	$(VENV)/bin/python -m pytest -q -n 2 --durations=15
 
 # Only the slow tests (full default training runs, ...).
 test-slow: $(TEST)
