@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -9,6 +10,17 @@ import jax
 import jax.numpy as jnp
 
 from .dense import dense_factory
+
+
+def gelu_exact(x: jax.Array) -> jax.Array:
+    """Exact GELU ``x * Phi(x)`` written with ``erf``; same shape and dtype as ``x``.
+
+    ``jax.nn.gelu(approximate=False)`` uses ``erfc``, which XLA:CPU expands into
+    exp/select passes; XLA's ``erf`` is one rational polynomial. Same function to ~1e-6
+    absolute in float32; on CPU the forward + backward of a [32, 197, 1536] activation
+    takes ~30% less time (docs/benchmarks.md, "Training step profile").
+    """
+    return x * (0.5 + 0.5 * jax.lax.erf(x * math.sqrt(0.5)))
 
 
 class Mlp(nn.Module):
@@ -29,7 +41,7 @@ class Mlp(nn.Module):
         out_dim = x.shape[-1] if self.out_dim is None else self.out_dim
         dense = dense_factory(self.dtype, kernel_init=nn.initializers.xavier_uniform())
         x = dense(self.hidden_dim, name="fc1")(x)
-        x = nn.gelu(x, approximate=False)
+        x = gelu_exact(x)
         x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
         x = dense(out_dim, name="fc2")(x)
         return nn.Dropout(self.dropout)(x, deterministic=deterministic)
