@@ -304,7 +304,10 @@ def test_tiny_models_grad_and_bf16(name, overrides):
 
     params = jax.jit(lambda x: model.init(RBG_KEY(1), x, train=False))(x)["params"]
     params = {**params, "head": jax.tree.map(lambda p: p + 0.1, params["head"])}
-    loss = lambda p: (model.apply({"params": p}, x, train=False) ** 2).sum()
+
+    def loss(p):
+        return (model.apply({"params": p}, x, train=False) ** 2).sum()
+
     grads = jax.jit(jax.grad(loss))(params)
     logits = jax.jit(lambda p: bf16.apply({"params": p}, x, train=False))(params)
     for g in jax.tree.leaves(grads):
