@@ -236,6 +236,12 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one command. From the real command line (``argv`` None) the process first
+    restarts itself once with huge pages for malloc (``mixer_vit.malloc_hugepages``)."""
+    if argv is None:
+        from mixer_vit.malloc_hugepages import reexec_with_malloc_hugepages
+
+        reexec_with_malloc_hugepages(sys.argv[1:])
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mixer_vit").setLevel(logging.INFO)

@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixer_vit.layers.dense import accumulating_dot_general, accumulating_einsum, dense
+from mixer_vit.layers.dense import dense
+from mixer_vit.layers.low_precision_dot import accumulating_dot_general, accumulating_einsum
 from mixer_vit.xla_cpu_flags import (
     DEFAULT_XLA_CPU_FLAGS,
     LOW_PRECISION_DOT_OPTIONS,

@@ -19,7 +19,7 @@ from timm_reference import import_timm, state_dict_numpy, timm_logits
 from mixer_vit.bench.flops import forward_flops_per_image
 from mixer_vit.convert import convert_timm, timm_converters
 from mixer_vit.layers import make_mixer
-from mixer_vit.layers.mlp import gelu_exact
+from mixer_vit.layers.gelu import gelu_exact
 from mixer_vit.models import create_model, model_default_image_size
 from mixer_vit.models.hierarchical_metaformer import linear_drop_path_rates
 
@@ -208,7 +208,7 @@ def test_convmixer_matches_timm_in_eval_mode(name, kernel_size, patch_size, acti
 
 def exact_gelu_flops(elements: int) -> float:
     """What XLA counts for ``elements`` exact-erf GELUs as the models compute them
-    (``mixer_vit.layers.mlp.gelu_exact``; its erf is a long polynomial)."""
+    (``mixer_vit.layers.gelu.gelu_exact``; its erf is a long polynomial)."""
     x = jax.ShapeDtypeStruct((elements,), jnp.float32)
     cost = jax.jit(gelu_exact).lower(x).cost_analysis()
     return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])

@@ -13,7 +13,7 @@ import time
 
 import jax
 
-from mixer_vit.layers.dense import accumulating_einsum
+from mixer_vit.layers.low_precision_dot import accumulating_einsum
 from mixer_vit.xla_cpu_flags import compiler_options
 
 

@@ -1,62 +1,58 @@
-"""Dense layers whose low-precision matmuls accumulate in float32 explicitly.
+"""The Dense layer of this project's transformer and MLP blocks.
 
-With ``dtype=bfloat16`` a plain ``nn.Dense`` asks XLA for a bf16 x bf16 -> bf16 dot.
-XLA:CPU cannot run that natively and rewrites it to an f32 dot on up-cast operands (an
-extra pass over both operands, then f32 GEMM speed). Asking for bf16 x bf16 -> f32 and
-rounding the result to bf16 afterwards is the same arithmetic (XLA accumulates in f32
-either way) but is a form that XLA:CPU's YNNPACK dot path runs natively with bf16
-operands (see ``mixer_vit.xla_cpu_flags``). float32 dots are unchanged.
+Same parameters, initialisers and result as ``flax.linen.Dense`` (``kernel [C, F]``,
+``bias [F]``, float32 parameters), computed with
+
+* float32 accumulation for bf16/f16 compute (``mixer_vit.layers.low_precision_dot``:
+  the bf16 x bf16 -> f32 form that XLA:CPU's YNNPACK path runs natively), and
+* the matmul / bias-add gradients of ``mixer_vit.layers.linear_grads``, which avoid
+  XLA:CPU's slow reduce-window and operand transposes in the backward pass.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
-LOW_PRECISION = (jnp.bfloat16, jnp.float16)
+from .linear_grads import add_bias, matmul
 
 
-def accumulating_dot_general(
-    lhs: jax.Array,
-    rhs: jax.Array,
-    dimension_numbers: Any,
-    precision: Any = None,
-    preferred_element_type: Any = None,
-) -> jax.Array:
-    """``lax.dot_general`` that, for bf16/f16 operands, accumulates in float32 and
-    returns the operands' dtype; any other dtype, or an explicit
-    ``preferred_element_type``, goes straight to ``lax.dot_general``."""
-    dtype = jnp.result_type(lhs, rhs)
-    if preferred_element_type is not None or dtype not in LOW_PRECISION:
-        return lax.dot_general(
-            lhs, rhs, dimension_numbers, precision, preferred_element_type=preferred_element_type
+class Dense(nn.Module):
+    """``[..., C] -> [..., features]``: ``x @ kernel + bias`` in ``dtype``.
+
+    Parameters ``kernel [C, features]`` (``kernel_init``, default LeCun normal as in
+    ``nn.Dense``) and ``bias [features]`` (zeros) in ``param_dtype``."""
+
+    features: int
+    use_bias: bool = True
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel", self.kernel_init, (jnp.shape(x)[-1], self.features), self.param_dtype
         )
-    out = lax.dot_general(
-        lhs, rhs, dimension_numbers, precision, preferred_element_type=jnp.float32
-    )
-    return out.astype(dtype)
+        bias = (
+            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias
+            else None
+        )
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        y = matmul(x, kernel)
+        return y if bias is None else add_bias(y, bias)
 
 
-def accumulating_einsum(subscripts: str, *operands: jax.Array) -> jax.Array:
-    """``jnp.einsum`` with :func:`accumulating_dot_general`'s dtype rule: low-precision
-    operands accumulate in float32 and the result is rounded back to their dtype."""
-    dtype = jnp.result_type(*operands)
-    if dtype not in LOW_PRECISION:
-        return jnp.einsum(subscripts, *operands)
-    return jnp.einsum(subscripts, *operands, preferred_element_type=jnp.float32).astype(dtype)
-
-
-def dense(features: int, *, dtype: Any = jnp.float32, **kwargs: Any) -> nn.Dense:
-    """``nn.Dense(features, dtype=dtype, **kwargs)`` using :func:`accumulating_dot_general`.
-
-    ``[..., C] -> [..., features]``; parameters ``kernel [C, features]``, ``bias
-    [features]`` as in ``nn.Dense`` (same names and initialisers, float32)."""
-    return nn.Dense(features, dtype=dtype, dot_general=accumulating_dot_general, **kwargs)
+def dense(features: int, *, dtype: Any = jnp.float32, **kwargs: Any) -> Dense:
+    """``Dense(features, dtype=dtype, **kwargs)`` (``use_bias``, ``kernel_init``, ``name``...)."""
+    return Dense(features, dtype=dtype, **kwargs)
 
 
 def dense_factory(dtype: Any, **kwargs: Any):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import flax.linen as nn
@@ -10,17 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .dense import dense_factory
-
-
-def gelu_exact(x: jax.Array) -> jax.Array:
-    """Exact GELU ``x * Phi(x)`` written with ``erf``; same shape and dtype as ``x``.
-
-    ``jax.nn.gelu(approximate=False)`` uses ``erfc``, which XLA:CPU expands into
-    exp/select passes; XLA's ``erf`` is one rational polynomial. Same function to ~1e-6
-    absolute in float32; on CPU the forward + backward of a [32, 197, 1536] activation
-    takes ~30% less time (docs/benchmarks.md, "Training step profile").
-    """
-    return x * (0.5 + 0.5 * jax.lax.erf(x * math.sqrt(0.5)))
+from .gelu import gelu_exact
 
 
 class Mlp(nn.Module):

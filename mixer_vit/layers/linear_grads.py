@@ -1,0 +1,83 @@
+"""A matmul and a bias add with hand-written gradients shaped for XLA:CPU's GEMMs.
+
+Autodiff of ``y = x @ kernel + bias`` gives the right numbers, but on XLA:CPU (jaxlib
+0.10.2) two of its backward ops are slow (measured, docs/benchmarks.md):
+
+* the bias gradient, a column sum of the output gradient ``g [R, F]`` over all rows, is
+  rewritten by XLA into a ``reduce-window``: 16 ms for ``[6304, 1536]`` float32. The
+  same sum as a GEMM with a ``[4, R]`` block of ones takes 1.7 ms and is more accurate
+  (blocked accumulation; a ``[1, R]`` vector takes XLA's GEMV path, which sums rows
+  sequentially).
+* the kernel gradient ``x^T g`` contracts the row axis of both operands; XLA:CPU first
+  copies its right-hand operand into transposed ``[F, R]`` order. When ``F > C`` (fc1,
+  qkv) computing ``(g^T x)^T`` instead copies the smaller ``x`` and transposes only
+  the ``[F, C]`` result.
+
+Same arithmetic as autodiff (float32 accumulation, bf16 operands accumulate in float32
+via :func:`mixer_vit.layers.dense.accumulating_dot_general`), so parity is unchanged up
+to summation order. Both ops are ordinary JAX: they jit, shard, scan and remat.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .low_precision_dot import accumulating_dot_general
+
+ONES_ROWS = 4
+"""Rows of the ones block in :func:`column_sum` (>= 2 selects XLA's blocked GEMM)."""
+
+
+def column_sum(g: jax.Array) -> jax.Array:
+    """``g [..., F] -> [F]``: the sum over every axis but the last, as one GEMM."""
+    rows = g.reshape(-1, g.shape[-1])
+    ones = jnp.ones((ONES_ROWS, rows.shape[0]), g.dtype)
+    return accumulating_dot_general(ones, rows, (((1,), (0,)), ((), ())))[0]
+
+
+@jax.custom_vjp
+def add_bias(y: jax.Array, bias: jax.Array) -> jax.Array:
+    """``y [..., F] + bias [F]``; the bias gradient is :func:`column_sum`."""
+    return y + bias
+
+
+def _add_bias_fwd(y, bias):
+    return y + bias, None
+
+
+def _add_bias_bwd(_, g):
+    return g, column_sum(g)
+
+
+add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+
+
+def _contract_last_first(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return accumulating_dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+
+
+@jax.custom_vjp
+def matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x [..., C] @ kernel [C, F] -> [..., F]``; gradients as described above."""
+    return _contract_last_first(x, kernel)
+
+
+def _matmul_fwd(x, kernel):
+    return _contract_last_first(x, kernel), (x, kernel)
+
+
+def _matmul_bwd(residuals, g):
+    x, kernel = residuals
+    grad_x = accumulating_dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
+    x_rows = x.reshape(-1, x.shape[-1])  # [R, C]
+    g_rows = g.reshape(-1, g.shape[-1])  # [R, F]
+    rows_first = (((0,), (0,)), ((), ()))
+    if kernel.shape[1] > kernel.shape[0]:
+        grad_kernel = accumulating_dot_general(g_rows, x_rows, rows_first).T
+    else:
+        grad_kernel = accumulating_dot_general(x_rows, g_rows, rows_first)
+    return grad_x, grad_kernel.astype(kernel.dtype)
+
+
+matmul.defvjp(_matmul_fwd, _matmul_bwd)
