@@ -14,6 +14,7 @@ from mixer_vit.layers.blocked_attention import (
     blocked_attention,
     images_per_block,
     softmax_attention,
+    unblocked_attention,
 )
 from mixer_vit.layers.dense import dense
 from mixer_vit.layers.gelu import gelu_exact
@@ -36,6 +37,11 @@ def _grads(module, variables, x, weights):
         return jnp.sum(module.apply(v, x).astype(jnp.float32) * weights)
 
     return jax.grad(loss, argnums=(0, 1))(variables, x)
+
+
+def _flops(lowered) -> float:
+    cost = lowered.cost_analysis()
+    return float((cost[0] if isinstance(cost, (list, tuple)) else cost)["flops"])
 
 
 def _max_diff(a, b):
@@ -148,6 +154,11 @@ def test_blocked_attention_equals_plain_values_and_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     hlo = jax.jit(blocked).lower(q, k, v).as_text()
     assert "while" in hlo  # really blocked, not folded into one batch
+    with unblocked_attention():  # what the benchmark's FLOP count traces
+        lowered = jax.jit(lambda q, k, v: blocked(q, k, v)).lower(q, k, v)
+    assert "while" not in lowered.as_text()
+    plain = jax.jit(softmax_attention).lower(q, k, v)
+    assert _flops(lowered) == _flops(plain) > 0
 
 
 def test_attention_blocked_equals_xla_and_auto_picks_blocked_on_cpu():
@@ -174,6 +185,12 @@ def test_attention_blocked_equals_xla_and_auto_picks_blocked_on_cpu():
     assert "while" in lowered.as_text()
     lowered = jax.jit(lambda v, x: auto.apply(v, x, deterministic=True)).lower(variables, x)
     assert "while" not in lowered.as_text()
+    # an image whose logits exceed a block (4 x 300^2 x 4 B = 1.4 MB): plain for
+    # inference, blocked (one image per block, logits recomputed) for training
+    long = jnp.zeros((2, 300, 32))
+    for deterministic, blocked in ((True, False), (False, True)):
+        apply = lambda v, x, d=deterministic: auto.apply(v, x, deterministic=d)
+        assert ("while" in jax.jit(apply).lower(variables, long).as_text()) == blocked
     # auto with active attention dropout falls back to the plain path (and keeps dropout)
     dropping = MultiHeadSelfAttention(num_heads=4, attn_drop=0.5)
     rngs = {"dropout": jax.random.PRNGKey(3)}

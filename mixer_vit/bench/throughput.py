@@ -2,10 +2,13 @@
 
 The function is compiled ahead of time (``jit(...).lower(...).compile()``), so compile
 time is measured on its own and never inside the timed calls. FLOPs come from XLA's cost
-analysis of the same lowered function over the global batch (2 FLOPs per multiply-add);
-for the train modes that is the whole step (forward, backward, optimizer; SAM's two
-passes) divided by the batch. With ``--scan`` they come from the unscanned model, because
-the cost analysis counts a scanned loop body only once.
+analysis of the same computation over the global batch (2 FLOPs per multiply-add); for
+the train modes that is the whole step (forward, backward, optimizer; SAM's two passes)
+divided by the batch. The cost analysis counts a loop body only once, so the FLOPs are
+those of the same model lowered (never compiled or run) without loops: blocks unscanned
+(``--scan``) and attention unblocked (``mixer_vit.layers.blocked_attention``, whose
+backward recomputes the logits: that recompute is not counted, as in model-FLOPs
+utilisation).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import optax
 from mixer_vit import parallel
 from mixer_vit.bench.options import DTYPES
 from mixer_vit.bench.timing import throughput, time_calls
+from mixer_vit.layers.blocked_attention import unblocked_attention
 from mixer_vit.models import create_model, model_fields
 from mixer_vit.train.state import create_train_state
 from mixer_vit.train.step import make_train_step
@@ -134,12 +138,10 @@ def measure_ours(
     mesh = parallel.make_mesh()
     batch = _batch(batch_size, image_size, getattr(model, "num_classes", 1000) or 1000)
     if mode == "inference":
-        flops, compile_s, call = _inference(model, batch, mesh, dtype)
+        _, compile_s, call = _inference(model, batch, mesh, dtype)
     else:
-        flops, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam", dtype=dtype)
-    if scanned:
-        # XLA's cost analysis counts a scanned loop body once, not once per block: count
-        # the FLOPs on the unscanned model instead (lowered only, never compiled or run).
+        _, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam", dtype=dtype)
+    with unblocked_attention():  # loop-free lowering for the cost analysis (see above)
         plain, _ = build_model(name, dtype, False, overrides or {})
         if mode == "inference":
             flops = _inference(plain, batch, mesh, abstract=True)

@@ -8,7 +8,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .blocked_attention import blocked_attention
+from .blocked_attention import DEFAULT_BLOCK_BYTES, blocked_attention
 from .dense import dense_factory
 from .low_precision_dot import accumulating_einsum
 from .mixers import register_mixer
@@ -30,8 +30,8 @@ class MultiHeadSelfAttention(nn.Module):
     backward, ``mixer_vit.layers.blocked_attention``: faster on CPU, no attention
     dropout), ``"fused"`` (``jax.nn.dot_product_attention``, which picks a fused kernel
     such as cuDNN flash attention on GPU where it applies; no attention dropout), or
-    ``"auto"`` (default: ``"blocked"`` on CPU unless attention dropout is active, else
-    ``"xla"``). All give the same result within float tolerance and have the same
+    ``"auto"`` (default: on CPU ``"blocked"`` for training and for inference when one
+    image's logits fit in a block, unless attention dropout is active; else ``"xla"``). All give the same result within float tolerance and have the same
     parameters.
     """
 
@@ -41,6 +41,15 @@ class MultiHeadSelfAttention(nn.Module):
     proj_drop: float = 0.0
     implementation: str = "auto"
     dtype: Any = jnp.float32
+
+    def _auto_implementation(self, tokens: int, deterministic: bool) -> str:
+        """``"blocked"`` on CPU for training (its backward recomputes the logits instead
+        of storing them) and for inference when one image's logits fit in a block (the
+        blocks then stay in cache); otherwise ``"xla"``. Measured in docs/benchmarks.md."""
+        if jax.default_backend() != "cpu" or (self.attn_drop > 0 and not deterministic):
+            return "xla"
+        image_fits = self.num_heads * tokens * tokens * 4 <= DEFAULT_BLOCK_BYTES
+        return "blocked" if not deterministic or image_fits else "xla"
 
     @nn.compact
     def __call__(
@@ -64,9 +73,7 @@ class MultiHeadSelfAttention(nn.Module):
             )
         implementation = self.implementation
         if implementation == "auto":
-            dropout_active = self.attn_drop > 0 and not deterministic
-            on_cpu = jax.default_backend() == "cpu"
-            implementation = "blocked" if on_cpu and not dropout_active else "xla"
+            implementation = self._auto_implementation(tokens, deterministic)
         head_dim = dim // self.num_heads
         dense = dense_factory(self.dtype, kernel_init=nn.initializers.xavier_uniform())
 

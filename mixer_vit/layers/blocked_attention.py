@@ -16,6 +16,10 @@ block. Same arithmetic as the plain formulation (float32 logits and softmax).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import jax
 import jax.numpy as jnp
 
@@ -24,6 +28,23 @@ from .low_precision_dot import accumulating_einsum
 DEFAULT_BLOCK_BYTES = 2**20
 """Logit bytes per block: 1 MiB, the per-core L2 cache of the machine it was tuned on
 (2-core AMD EPYC; 1 MiB beat 0.5, 2, 4 and 8 MiB for ViT-S/16 and ViT-B/16 shapes)."""
+
+
+_UNBLOCKED = contextvars.ContextVar("mixer_vit_unblocked_attention", default=False)
+
+
+@contextlib.contextmanager
+def unblocked_attention() -> Iterator[None]:
+    """Within this context, functions traced call the plain formulation instead.
+
+    For FLOP counting: XLA's cost analysis counts a loop body once, so a blocked model
+    would report 1/blocks of its attention FLOPs (``mixer_vit.bench``). Trace a new
+    function inside the context; an already-traced one keeps its blocked form."""
+    token = _UNBLOCKED.set(True)
+    try:
+        yield
+    finally:
+        _UNBLOCKED.reset(token)
 
 
 def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
@@ -49,7 +70,7 @@ def blocked_attention(
     batch, heads, tokens, _ = q.shape
     per_block = images_per_block(batch, heads, tokens, block_bytes)
     blocks = batch // per_block
-    if blocks == 1:
+    if blocks == 1 or _UNBLOCKED.get():
         return softmax_attention(q, k, v)
 
     def deal(x: jax.Array) -> jax.Array:  # [B, ...] -> [blocks, per_block, ...]

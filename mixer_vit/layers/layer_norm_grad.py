@@ -41,7 +41,7 @@ def layer_norm(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float) 
 def _layer_norm_fwd(x, scale, bias, epsilon):
     x32 = _float32_at_least(x)
     mean, inv_std = _statistics(x32, epsilon)
-    return (x32 - mean) * inv_std * scale + bias, (x, mean, inv_std, scale)
+    return (x32 - mean) * (inv_std * scale) + bias, (x, mean, inv_std, scale)
 
 
 def _layer_norm_bwd(epsilon, residuals, g):
