@@ -65,6 +65,7 @@ def _compile(lowered, dtype: str):
 
 
 def _inference(model, batch, mesh, dtype: str = "float32", abstract: bool = False):
+    """(compile seconds, a blocking forward call); with ``abstract``, only the FLOPs."""
     replicated = parallel.replicated(mesh)
     images = parallel.shard_batch({"image": batch["image"]}, mesh)["image"]
     init = jax.jit(
@@ -81,10 +82,11 @@ def _inference(model, batch, mesh, dtype: str = "float32", abstract: bool = Fals
     lowered = forward.lower(variables, images)
     compiled = _compile(lowered, dtype)
     compile_s = time.perf_counter() - start
-    return _flops(lowered), compile_s, lambda: compiled(variables, images).block_until_ready()
+    return compile_s, lambda: compiled(variables, images).block_until_ready()
 
 
 def _train(model, batch, mesh, sam: bool, dtype: str = "float32", abstract: bool = False):
+    """(compile seconds, a blocking train-step call); with ``abstract``, only the FLOPs."""
     tx = optax.adamw(1e-4)
     args = (model, tx, batch["image"].shape[1:], jax.random.PRNGKey(0), parallel.replicated(mesh))
     if abstract:
@@ -106,7 +108,7 @@ def _train(model, batch, mesh, sam: bool, dtype: str = "float32", abstract: bool
         holder[0], metrics = compiled(holder[0], sharded)
         jax.block_until_ready(metrics)  # also avoids the CPU all-reduce deadlock (DESIGN)
 
-    return _flops(lowered), compile_s, call
+    return compile_s, call
 
 
 def peak_memory_bytes() -> int | None:
@@ -138,9 +140,9 @@ def measure_ours(
     mesh = parallel.make_mesh()
     batch = _batch(batch_size, image_size, getattr(model, "num_classes", 1000) or 1000)
     if mode == "inference":
-        _, compile_s, call = _inference(model, batch, mesh, dtype)
+        compile_s, call = _inference(model, batch, mesh, dtype)
     else:
-        _, compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam", dtype=dtype)
+        compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam", dtype=dtype)
     with unblocked_attention():  # loop-free lowering for the cost analysis (see above)
         plain, _ = build_model(name, dtype, False, overrides or {})
         if mode == "inference":

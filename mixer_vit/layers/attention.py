@@ -8,9 +8,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .blocked_attention import DEFAULT_BLOCK_BYTES, blocked_attention
+from .blocked_attention import DEFAULT_BLOCK_BYTES, blocked_attention, softmax_attention
 from .dense import dense_factory
-from .low_precision_dot import accumulating_einsum
 from .mixers import register_mixer
 
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "blocked", "fused")
@@ -31,8 +30,8 @@ class MultiHeadSelfAttention(nn.Module):
     dropout), ``"fused"`` (``jax.nn.dot_product_attention``, which picks a fused kernel
     such as cuDNN flash attention on GPU where it applies; no attention dropout), or
     ``"auto"`` (default: on CPU ``"blocked"`` for training and for inference when one
-    image's logits fit in a block, unless attention dropout is active; else ``"xla"``). All give the same result within float tolerance and have the same
-    parameters.
+    image's logits fit in a block, unless attention dropout is active; else ``"xla"``).
+    All give the same result within float tolerance and have the same parameters.
     """
 
     num_heads: int
@@ -89,12 +88,11 @@ class MultiHeadSelfAttention(nn.Module):
             q = q * (head_dim**-0.5)
             if implementation == "blocked":
                 out = blocked_attention(q, k, v)  # [B, H, N, hd]
-            else:
-                # logits accumulate in float32 whatever the dtype: [B, H, N, N]
-                logits = jnp.einsum("bhqd,bhkd->bhqk", q, k, preferred_element_type=jnp.float32)
-                weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-                weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
-                out = accumulating_einsum("bhqk,bhkd->bhqd", weights, v)  # [B, H, N, hd]
+            else:  # float32 logits [B, H, N, N] whatever the dtype
+                dropout = nn.Dropout(self.attn_drop)
+                out = softmax_attention(
+                    q, k, v, lambda w: dropout(w, deterministic=deterministic)
+                )  # [B, H, N, hd]
             out = jnp.swapaxes(out, 1, 2)  # [B, N, H, hd]
         out = out.reshape(batch, tokens, dim)
 

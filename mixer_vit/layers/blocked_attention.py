@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -47,12 +47,20 @@ def unblocked_attention() -> Iterator[None]:
         _UNBLOCKED.reset(token)
 
 
-def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array) -> jax.Array:
+def softmax_attention(
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    weights_dropout: Callable[[jax.Array], jax.Array] | None = None,
+) -> jax.Array:
     """``softmax(q k^T) v`` per head: ``q, k, v [..., H, N, hd] -> [..., H, N, hd]``.
 
-    ``q`` comes pre-scaled; logits and softmax are float32 whatever the dtype."""
+    ``q`` comes pre-scaled; logits and softmax are float32 whatever the dtype.
+    ``weights_dropout`` (e.g. a bound ``nn.Dropout``) is applied to the weights."""
     logits = jnp.einsum("...hqd,...hkd->...hqk", q, k, preferred_element_type=jnp.float32)
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+    if weights_dropout is not None:
+        weights = weights_dropout(weights)
     return accumulating_einsum("...hqk,...hkd->...hqd", weights, v)
 
 
