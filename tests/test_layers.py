@@ -1,5 +1,6 @@
 """Layers checked against independent NumPy computations (tiny shapes, CPU-fast)."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -144,6 +145,27 @@ def test_patch_embed_equals_reshape_and_matmul():
     expected = patches @ kernel.reshape(p * p * chans, dim) + np.asarray(params["proj"]["bias"])
     assert out.shape == (batch, 6, dim)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_patch_embed_params_match_conv_and_bf16_runs_as_gemm():
+    images = jnp.asarray(randn(7, (2, 8, 12, 3)))
+    params = PatchEmbed(patch_size=4, embed_dim=5).init(jax.random.key(0), images)["params"]
+
+    class ConvEmbed(nn.Module):  # the strided convolution it replaces, at the same path
+        @nn.compact
+        def __call__(self, x):
+            return nn.Conv(5, (4, 4), strides=(4, 4), padding="VALID", name="proj")(x)
+
+    conv_params = ConvEmbed().init(jax.random.key(0), images)["params"]
+    jax.tree.map(np.testing.assert_array_equal, params, conv_params)  # names, shapes, values
+    expected = ConvEmbed().apply({"params": params}, images).reshape(2, 6, 5)
+    np.testing.assert_allclose(PatchEmbed(4, 5).apply({"params": params}, images), expected)
+    half = PatchEmbed(patch_size=4, embed_dim=5, dtype=jnp.bfloat16)
+    out = half.apply({"params": params}, images)
+    assert out.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(out, np.float32), expected, rtol=2e-2, atol=2e-2)
+    hlo = jax.jit(lambda x: half.apply({"params": params}, x)).lower(images).as_text()
+    assert "convolution" not in hlo and "dot_general" in hlo
 
 
 def test_patch_embed_rejects_indivisible_image():

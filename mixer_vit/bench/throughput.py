@@ -6,9 +6,9 @@ analysis of the same computation over the global batch (2 FLOPs per multiply-add
 the train modes that is the whole step (forward, backward, optimizer; SAM's two passes)
 divided by the batch. The cost analysis counts a loop body only once, so the FLOPs are
 those of the same model lowered (never compiled or run) without loops: blocks unscanned
-(``--scan``) and attention unblocked (``mixer_vit.layers.blocked_attention``, whose
-backward recomputes the logits: that recompute is not counted, as in model-FLOPs
-utilisation).
+(``--scan``), attention unblocked and the batch not split into image groups
+(``mixer_vit.layers.image_groups.loop_free_lowering``; the blocked attention's backward
+recomputes the logits: that recompute is not counted, as in model-FLOPs utilisation).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import optax
 from mixer_vit import parallel
 from mixer_vit.bench.options import DTYPES
 from mixer_vit.bench.timing import throughput, time_calls
-from mixer_vit.layers.blocked_attention import unblocked_attention
+from mixer_vit.layers.image_groups import loop_free_lowering
 from mixer_vit.models import create_model, model_fields
 from mixer_vit.train.state import create_train_state
 from mixer_vit.train.step import make_train_step
@@ -143,7 +143,7 @@ def measure_ours(
         compile_s, call = _inference(model, batch, mesh, dtype)
     else:
         compile_s, call = _train(model, batch, mesh, sam=mode == "train_sam", dtype=dtype)
-    with unblocked_attention():  # loop-free lowering for the cost analysis (see above)
+    with loop_free_lowering():  # loop-free lowering for the cost analysis (see above)
         plain, _ = build_model(name, dtype, False, overrides or {})
         if mode == "inference":
             flops = _inference(plain, batch, mesh, abstract=True)

@@ -9,42 +9,24 @@ backward pass instead of storing them: the flash-attention idea at image granula
 in plain XLA. Measured on a 2-core CPU (docs/benchmarks.md): forward + backward of
 ViT-S/16 attention at batch 32 ~100 ms -> ~60 ms.
 
-Images are dealt to blocks round-robin (block ``i`` holds images ``i, i + n, ...``), so
-a batch split over devices in contiguous slices stays split the same way inside every
-block. Same arithmetic as the plain formulation (float32 logits and softmax).
+Images are dealt to blocks round-robin (``mixer_vit.layers.image_groups``), so a batch
+split over devices in contiguous slices stays split the same way inside every block.
+Same arithmetic as the plain formulation (float32 logits and softmax).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
+from .image_groups import collect_images, deal_images, images_per_group, loops_allowed
 from .low_precision_dot import accumulating_einsum
 
 DEFAULT_BLOCK_BYTES = 2**20
 """Logit bytes per block: 1 MiB, the per-core L2 cache of the machine it was tuned on
 (2-core AMD EPYC; 1 MiB beat 0.5, 2, 4 and 8 MiB for ViT-S/16 and ViT-B/16 shapes)."""
-
-
-_UNBLOCKED = contextvars.ContextVar("mixer_vit_unblocked_attention", default=False)
-
-
-@contextlib.contextmanager
-def unblocked_attention() -> Iterator[None]:
-    """Within this context, functions traced call the plain formulation instead.
-
-    For FLOP counting: XLA's cost analysis counts a loop body once, so a blocked model
-    would report 1/blocks of its attention FLOPs (``mixer_vit.bench``). Trace a new
-    function inside the context; an already-traced one keeps its blocked form."""
-    token = _UNBLOCKED.set(True)
-    try:
-        yield
-    finally:
-        _UNBLOCKED.reset(token)
 
 
 def softmax_attention(
@@ -66,9 +48,7 @@ def softmax_attention(
 
 def images_per_block(batch: int, heads: int, tokens: int, block_bytes: int) -> int:
     """Largest divisor of ``batch`` whose float32 logits fit in ``block_bytes`` (>= 1)."""
-    per_image = heads * tokens * tokens * 4
-    fit = max(1, block_bytes // per_image)
-    return max(d for d in range(1, min(batch, fit) + 1) if batch % d == 0)
+    return images_per_group(batch, heads * tokens * tokens * 4, block_bytes)
 
 
 def blocked_attention(
@@ -78,12 +58,9 @@ def blocked_attention(
     batch, heads, tokens, _ = q.shape
     per_block = images_per_block(batch, heads, tokens, block_bytes)
     blocks = batch // per_block
-    if blocks == 1 or _UNBLOCKED.get():
+    if blocks == 1 or not loops_allowed():
         return softmax_attention(q, k, v)
 
-    def deal(x: jax.Array) -> jax.Array:  # [B, ...] -> [blocks, per_block, ...]
-        return jnp.swapaxes(x.reshape(per_block, blocks, *x.shape[1:]), 0, 1)
-
     block = jax.checkpoint(lambda qkv: softmax_attention(*qkv))
-    out = jax.lax.map(block, (deal(q), deal(k), deal(v)))  # [blocks, per_block, H, N, hd]
-    return jnp.swapaxes(out, 0, 1).reshape(q.shape)
+    dealt = tuple(deal_images(x, blocks) for x in (q, k, v))  # [blocks, B / blocks, ...]
+    return collect_images(jax.lax.map(block, dealt))

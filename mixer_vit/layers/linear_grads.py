@@ -24,7 +24,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .low_precision_dot import accumulating_dot_general
+from .low_precision_dot import LOW_PRECISION, accumulating_dot_general
 
 ONES_ROWS = 4
 """Rows of the ones block in :func:`column_sum` (>= 2 selects XLA's blocked GEMM)."""
@@ -55,12 +55,19 @@ add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
 def _contract_last_first(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    return accumulating_dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+    """``[..., C] x [C, F] -> [..., F]``, float32 for bf16/f16 operands (no rounding)."""
+    dtype = jnp.result_type(x, kernel)
+    accumulator = jnp.float32 if dtype in LOW_PRECISION else None
+    return jax.lax.dot_general(
+        x, kernel, (((x.ndim - 1,), (0,)), ((), ())), preferred_element_type=accumulator
+    )
 
 
 @jax.custom_vjp
-def matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """``x [..., C] @ kernel [C, F] -> [..., F]``; gradients as described above."""
+def matmul_accumulator(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x [..., C] @ kernel [C, F] -> [..., F]`` left in the float32 accumulator when the
+    operands are bf16/f16 (so elementwise work that follows runs on it before a single
+    rounding); otherwise in their dtype. Gradients as described above."""
     return _contract_last_first(x, kernel)
 
 
@@ -70,11 +77,18 @@ def _matmul_fwd(x, kernel):
 
 def _matmul_bwd(residuals, g):
     x, kernel = residuals
+    g = g.astype(jnp.result_type(x, kernel))  # the accumulator's cotangent, as autodiff's
     grad_x = accumulating_dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
     x_rows = x.reshape(-1, x.shape[-1])  # [R, C]
     g_rows = g.reshape(-1, g.shape[-1])  # [R, F]
     grad_kernel = accumulating_dot_general(x_rows, g_rows, (((0,), (0,)), ((), ())))
-    return grad_x, grad_kernel.astype(kernel.dtype)
+    return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
 
 
-matmul.defvjp(_matmul_fwd, _matmul_bwd)
+matmul_accumulator.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x [..., C] @ kernel [C, F] -> [..., F]`` in the operands' dtype (bf16/f16
+    operands accumulate in float32 and the result is rounded once)."""
+    return matmul_accumulator(x, kernel).astype(jnp.result_type(x, kernel))

@@ -18,6 +18,8 @@ class Mlp(nn.Module):
     ``[..., C] -> [..., out_dim]`` (``out_dim`` defaults to ``C``). Parameters:
     ``fc1/kernel [C, hidden_dim]``, ``fc1/bias``, ``fc2/kernel [hidden_dim, out_dim]``,
     ``fc2/bias``. GELU is the exact erf form, as in timm (the tanh form is ~2e-4 off).
+    With bf16/f16 ``dtype`` the fc1 bias and GELU run in float32 on the dot's
+    accumulator and the hidden activation is rounded to ``dtype`` once, after the GELU.
     """
 
     hidden_dim: int
@@ -29,8 +31,9 @@ class Mlp(nn.Module):
     def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
         out_dim = x.shape[-1] if self.out_dim is None else self.out_dim
         dense = dense_factory(self.dtype, kernel_init=nn.initializers.xavier_uniform())
-        x = dense(self.hidden_dim, name="fc1")(x)
-        x = gelu_exact(x)
+        # bf16/f16: bias and GELU on fc1's float32 accumulator, rounded once.
+        x = dense(self.hidden_dim, round_output=False, name="fc1")(x)
+        x = gelu_exact(x).astype(self.dtype)
         x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
         x = dense(out_dim, name="fc2")(x)
         return nn.Dropout(self.dropout)(x, deterministic=deterministic)

@@ -16,6 +16,11 @@ converted from timm or big_vision, and checkpoints of either kind, load into bot
 
 Under scan the stochastic-depth rate of block ``i`` (the linear rule) is a scanned input,
 and the ``params`` / ``dropout`` rngs are split per block.
+
+Grouped inference (``image_group``): each block runs over groups of a few images, one
+group at a time (a lifted ``nn.scan`` over the groups with the block's variables shared),
+so the block's activations for a group stay in cache
+(``mixer_vit.layers.image_groups``). Same parameters and, per image, the same arithmetic.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from mixer_vit.layers.image_groups import collect_images, deal_images, loops_allowed
 
 BLOCK_PREFIX = "blocks"
 REMAT_POLICIES = (
@@ -55,6 +62,7 @@ def apply_blocks(
     scan: bool = False,
     remat: bool = False,
     remat_policy: str = "nothing_saveable",
+    image_group: int = 0,
 ) -> jax.Array:
     """Runs ``len(rates)`` blocks on ``x [B, N, D]`` and returns ``[B, N, D]``.
 
@@ -68,6 +76,8 @@ def apply_blocks(
         ``blocks``, see the module docstring) instead of ``blocks_0 .. blocks_{d-1}``.
       remat: recompute each block's activations in the backward pass
         (``nn.remat`` with ``jax.checkpoint_policies.<remat_policy>``).
+      image_group: when ``deterministic``, run each block over groups of this many
+        images, one group at a time (0, or the whole batch: no grouping). Must divide B.
     """
 
     def body(block: nn.Module, y: jax.Array, rate: jax.Array | None) -> jax.Array:
@@ -77,6 +87,8 @@ def apply_blocks(
         check_remat_policy(remat_policy)
         policy = getattr(jax.checkpoint_policies, remat_policy)
         body = nn.remat(body, policy=policy, prevent_cse=not scan)
+    if deterministic and 0 < image_group < x.shape[0] and loops_allowed():
+        body = _grouped(body, x.shape[0], image_group)
 
     if not scan:
         for i, rate in enumerate(rates):
@@ -97,6 +109,30 @@ def apply_blocks(
     )
     x, _ = scanned(make_block(0.0, BLOCK_PREFIX), x, jnp.asarray(rates, jnp.float32))
     return x
+
+
+def _grouped(body: Callable, batch: int, image_group: int) -> Callable:
+    """``body(block, y, rate)`` run over ``batch // image_group`` groups of images dealt
+    round-robin (one lifted ``nn.scan`` step per group, all variables shared)."""
+    if batch % image_group:
+        raise ValueError(
+            f"image_group={image_group} does not divide the batch of {batch}; "
+            "use a divisor of the batch, or 0 for no grouping."
+        )
+    groups = batch // image_group
+
+    def step(block: nn.Module, carry: None, y: jax.Array, rate: jax.Array | None):
+        return carry, body(block, y, rate)
+
+    scanned = nn.scan(
+        step, variable_broadcast=True, split_rngs={True: False}, in_axes=(0, nn.broadcast)
+    )
+
+    def run(block: nn.Module, y: jax.Array, rate: jax.Array | None) -> jax.Array:
+        _, out = scanned(block, None, deal_images(y, groups), rate)
+        return collect_images(out)
+
+    return run
 
 
 def _block_keys(tree: Mapping[str, Any]) -> list[str]:

@@ -43,6 +43,7 @@ from mixer_vit.layers import (
     sincos_2d_position_embedding,
 )
 from mixer_vit.layers.classifier_head import classifier_head
+from mixer_vit.layers.image_groups import auto_image_group
 from mixer_vit.models.block_stacking import apply_blocks, check_remat_policy
 
 POOLS = ("token", "gap")
@@ -136,6 +137,12 @@ class MetaFormer(nn.Module):
         (see ``models/block_stacking.py`` for the layout and the conversion functions).
       remat_blocks: recompute block activations in the backward pass (``nn.remat``).
       remat_policy: what remat may keep, a ``jax.checkpoint_policies`` name.
+      inference_image_group: in inference (``train=False``), run each block over groups
+        of this many images, one group at a time, so a group's activations stay in
+        cache (``models/block_stacking.py``). ``"auto"`` (default): on CPU with a
+        bfloat16/float16 ``dtype``, as many images as keep the channel-MLP hidden layer
+        (float32) within 16 MiB, else no grouping; an int must divide the batch; 0: off.
+        Parameters and results are the same either way.
       dtype: compute dtype (e.g. ``jnp.bfloat16``).
     """
 
@@ -157,6 +164,7 @@ class MetaFormer(nn.Module):
     scan_blocks: bool = False
     remat_blocks: bool = False
     remat_policy: str = "nothing_saveable"
+    inference_image_group: int | str = "auto"
     dtype: Any = jnp.float32
 
     def __post_init__(self):
@@ -182,7 +190,15 @@ class MetaFormer(nn.Module):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)}.")
         check_remat_policy(self.remat_policy)
+        group = self.inference_image_group
+        if group != "auto" and (isinstance(group, bool) or not isinstance(group, int) or group < 0):
+            raise ValueError(f"inference_image_group must be 'auto' or an int >= 0, got {group!r}.")
         super().__post_init__()
+
+    def _image_group(self, batch: int, tokens: int, mlp_dim: int) -> int:
+        if self.inference_image_group != "auto":
+            return self.inference_image_group
+        return auto_image_group(batch, tokens * max(mlp_dim, self.embed_dim) * 4, self.dtype)
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
@@ -233,6 +249,7 @@ class MetaFormer(nn.Module):
             scan=self.scan_blocks,
             remat=self.remat_blocks,
             remat_policy=self.remat_policy,
+            image_group=self._image_group(batch, x.shape[1], mlp_dim),
         )
         x = layer_norm(self.norm_eps, dtype=self.dtype, name="norm")(x)
 
