@@ -66,16 +66,26 @@ def test_group_sizes():
 
 
 @pytest.mark.parametrize("scan_blocks", [False, True])
-def test_grouped_inference_equals_whole_batch(scan_blocks):
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_grouped_inference_equals_whole_batch(scan_blocks, dtype):
     images = _normal(6, 8, 8, 3)
-    grouped = _tiny_mixer(inference_image_group=2, scan_blocks=scan_blocks)
-    whole = _tiny_mixer(inference_image_group=0, scan_blocks=scan_blocks)
-    variables = whole.init(jax.random.key(0), images[:1])
-    # the same parameters, initialised alike, whatever the grouping
-    init_grouped = grouped.init(jax.random.key(0), images)
-    jax.tree.map(np.testing.assert_array_equal, init_grouped, whole.init(jax.random.key(0), images))
+    grouped = _tiny_mixer(inference_image_group=2, scan_blocks=scan_blocks, dtype=dtype)
+    whole = _tiny_mixer(inference_image_group=0, scan_blocks=scan_blocks, dtype=dtype)
+    variables = jax.tree.map(
+        lambda p: p + _normal(*p.shape, scale=0.1), whole.init(jax.random.key(0), images[:1])
+    )
+    # the same parameters (float32, initialised alike), whatever the grouping
+    jax.tree.map(
+        np.testing.assert_array_equal,
+        grouped.init(jax.random.key(0), images),
+        whole.init(jax.random.key(0), images),
+    )
+    tolerance = 1e-5 if dtype == jnp.float32 else 3e-2  # bf16: summation order differs
     np.testing.assert_allclose(
-        grouped.apply(variables, images), whole.apply(variables, images), rtol=1e-5, atol=1e-5
+        grouped.apply(variables, images),
+        whole.apply(variables, images),
+        rtol=tolerance,
+        atol=tolerance,
     )
     if not scan_blocks:  # (a scanned model has its block loop anyway)
         assert _has_loop(grouped, variables, images)
@@ -86,6 +96,19 @@ def test_grouped_inference_equals_whole_batch(scan_blocks):
             assert not _has_loop(grouped, variables, images)
         flops = [forward_flops_per_image(m, (8, 8, 3), batch_size=6) for m in (grouped, whole)]
         assert flops[0] == flops[1] > 0
+
+
+def test_grouped_bf16_inference_casts_kernels_once_per_block():
+    """The f32 -> bf16 kernel casts happen before the group loop, not in every step."""
+    images = _normal(6, 8, 8, 3)
+    model = _tiny_mixer(inference_image_group=2, dtype=jnp.bfloat16)
+    variables = model.init(jax.random.key(0), images[:1])
+    text = jax.jit(lambda v, x: model.apply(v, x)).lower(variables, images).as_text()
+    # each while loop's header lists the values it carries: the fc1 kernel [16, 64]
+    # enters already in bf16
+    headers = [line for line in text.splitlines() if "stablehlo.while(" in line]
+    assert len(headers) == 2  # one group loop per block
+    assert all("tensor<16x64xbf16>" in h and "tensor<16x64xf32>" not in h for h in headers)
 
 
 def test_grouped_inference_bad_settings():

@@ -25,6 +25,7 @@ so the block's activations for a group stay in cache
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mixer_vit.layers.image_groups import collect_images, deal_images, loops_allowed
+from mixer_vit.layers.low_precision_dot import LOW_PRECISION
 
 BLOCK_PREFIX = "blocks"
 REMAT_POLICIES = (
@@ -77,7 +79,9 @@ def apply_blocks(
       remat: recompute each block's activations in the backward pass
         (``nn.remat`` with ``jax.checkpoint_policies.<remat_policy>``).
       image_group: when ``deterministic``, run each block over groups of this many
-        images, one group at a time (0, or the whole batch: no grouping). Must divide B.
+        images, one group at a time (0, or the whole batch: no grouping). Must divide B,
+        and must be 0 while the parameters are initialised (the caller's
+        ``is_initializing()``): the grouped loop only reads existing parameters.
     """
 
     def body(block: nn.Module, y: jax.Array, rate: jax.Array | None) -> jax.Array:
@@ -88,8 +92,23 @@ def apply_blocks(
         policy = getattr(jax.checkpoint_policies, remat_policy)
         body = nn.remat(body, policy=policy, prevent_cse=not scan)
     if deterministic and 0 < image_group < x.shape[0] and loops_allowed():
-        body = _grouped(body, x.shape[0], image_group)
+        # Deal the images into groups once; every block keeps that layout.
+        groups = _check_image_group(x.shape[0], image_group)
+        body = _grouped(body, groups)
+        dealt = _run_blocks(make_block, body, deal_images(x, groups), rates, deterministic, scan)
+        return collect_images(dealt)
+    return _run_blocks(make_block, body, x, rates, deterministic, scan)
 
+
+def _run_blocks(
+    make_block: Callable[[float, str], nn.Module],
+    body: Callable,
+    x: jax.Array,
+    rates: Sequence[float],
+    deterministic: bool,
+    scan: bool,
+) -> jax.Array:
+    """``body(block_i, x, rate)`` for each block, unrolled or as one ``nn.scan``."""
     if not scan:
         for i, rate in enumerate(rates):
             x = body(make_block(rate, f"{BLOCK_PREFIX}_{i}"), x, None)
@@ -111,26 +130,42 @@ def apply_blocks(
     return x
 
 
-def _grouped(body: Callable, batch: int, image_group: int) -> Callable:
-    """``body(block, y, rate)`` run over ``batch // image_group`` groups of images dealt
-    round-robin (one lifted ``nn.scan`` step per group, all variables shared)."""
+def _check_image_group(batch: int, image_group: int) -> int:
+    """Number of groups; one-line ``ValueError`` if ``image_group`` does not divide ``batch``."""
     if batch % image_group:
         raise ValueError(
             f"image_group={image_group} does not divide the batch of {batch}; "
             "use a divisor of the batch, or 0 for no grouping."
         )
-    groups = batch // image_group
+    return batch // image_group
 
-    def step(block: nn.Module, carry: None, y: jax.Array, rate: jax.Array | None):
-        return carry, body(block, y, rate)
+
+def _cast_matrices(variables: Any, dtype: Any) -> Any:
+    """Parameters with >= 2 axes (kernels) in ``dtype``; vectors (biases, norm scales) kept."""
+    return jax.tree.map(lambda p: p.astype(dtype) if jnp.ndim(p) >= 2 else p, variables)
+
+
+def _grouped(body: Callable, groups: int) -> Callable:
+    """``body(block, y, rate)`` on images already dealt into ``[groups, B // groups, ...]``:
+    one lifted ``nn.scan`` step per group, all variables shared, each group's result
+    written back in place. With a bf16/f16 block the kernels are cast once, before the
+    loop (XLA:CPU would otherwise repeat the cast in every step)."""
+
+    def step(block: nn.Module, dealt: jax.Array, index: jax.Array, rate: jax.Array | None):
+        return dealt.at[index].set(body(block, dealt[index], rate)), None
 
     scanned = nn.scan(
         step, variable_broadcast=True, split_rngs={True: False}, in_axes=(0, nn.broadcast)
     )
 
-    def run(block: nn.Module, y: jax.Array, rate: jax.Array | None) -> jax.Array:
-        _, out = scanned(block, None, deal_images(y, groups), rate)
-        return collect_images(out)
+    def run(block: nn.Module, dealt: jax.Array, rate: jax.Array | None) -> jax.Array:
+        loop = scanned
+        dtype = getattr(block, "dtype", None)
+        if dtype is not None and jnp.dtype(dtype) in LOW_PRECISION:
+            cast = functools.partial(_cast_matrices, dtype=dtype)
+            loop = nn.map_variables(scanned, "params", trans_in_fn=cast)
+        out, _ = loop(block, dealt, jnp.arange(groups), rate)
+        return out
 
     return run
 

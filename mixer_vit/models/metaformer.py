@@ -196,6 +196,8 @@ class MetaFormer(nn.Module):
         super().__post_init__()
 
     def _image_group(self, batch: int, tokens: int, mlp_dim: int) -> int:
+        if self.is_initializing():  # parameters are created ungrouped
+            return 0
         if self.inference_image_group != "auto":
             return self.inference_image_group
         return auto_image_group(batch, tokens * max(mlp_dim, self.embed_dim) * 4, self.dtype)
