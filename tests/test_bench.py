@@ -8,6 +8,7 @@ import jax
 import pytest
 
 from mixer_vit import cli
+from mixer_vit.bench.timing import time_alternating
 
 TINY = ["--override", "patch_size=8,embed_dim=32,depth=1,mixer_kwargs.num_heads=2"]
 BASE = [
@@ -76,6 +77,15 @@ def test_bench_vs_timm(capsys):
     header, _, row = capsys.readouterr().out.splitlines()[1:4]
     assert header.endswith("| timm img/s | ours/timm |")
     assert float(row.split("|")[-2]) > 0
+
+
+def test_time_alternating_takes_calls_in_turn():
+    order = []
+    calls = [lambda: order.append("ours"), lambda: order.append("timm")]
+    seconds = time_alternating(calls, warmup=1, repeats=2)
+    # warm-up of each, then the timed calls alternate so both see the same load
+    assert order == ["ours", "timm", "ours", "timm", "ours", "timm"]
+    assert [len(s) for s in seconds] == [2, 2] and all(t >= 0 for s in seconds for t in s)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from tqdm import tqdm
 from mixer_vit.bench.options import BenchOptions
 from mixer_vit.bench.peak import default_matmul_size, matmul_peak_flops
 from mixer_vit.bench.report import markdown_table, write_outputs
-from mixer_vit.bench.throughput import measure_ours
+from mixer_vit.bench.throughput import finish_row, prepare_ours
+from mixer_vit.bench.timing import throughput, time_alternating, time_calls
 
 
 def environment(peaks: dict[str, float]) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def complete_row(row: dict[str, Any], peak_flops: float) -> dict[str, Any]:
 
 def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
     if options.vs_timm:
-        from mixer_vit.bench.timm_throughput import import_timm, measure_timm, timm_name
+        from mixer_vit.bench.timm_throughput import import_timm, prepare_timm, timm_name
 
         import_timm()  # fail at once, with one line, when torch is missing
         for name in options.models:
@@ -61,15 +62,23 @@ def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
     )
     rows = []
     for name, size, batch, dtype, mode in tqdm(grid, desc="bench", disable=None):
-        timing = dict(repeats=options.repeats, warmup=options.warmup, overrides=options.overrides)
-        row = measure_ours(name, mode, dtype, size, batch, scan=options.scan, **timing)
+        call, row = prepare_ours(
+            name, mode, dtype, size, batch, scan=options.scan, overrides=options.overrides
+        )
+        if not options.vs_timm:
+            row = finish_row(row, time_calls(call, options.warmup, options.repeats))
+        else:
+            # ours and timm's calls alternate, so both see the same machine load
+            reference = prepare_timm(name, mode, dtype, size, batch, options.overrides)
+            seconds, timm_seconds = time_alternating(
+                [call, reference], options.warmup, options.repeats
+            )
+            row = finish_row(row, seconds)
+            row["timm_name"] = timm_name(name)
+            for key, value in throughput(timm_seconds, batch).items():
+                row[f"timm_{key}"] = value
+            row["ours_over_timm"] = row["img_per_s"] / row["timm_img_per_s"]
         complete_row(row, peaks[dtype])
-        if options.vs_timm:
-            reference = measure_timm(name, mode, dtype, size, batch, **timing)
-            row["timm_name"] = reference["timm_name"]
-            for key in ("img_per_s", "img_per_s_min", "img_per_s_max"):
-                row[f"timm_{key}"] = reference[key]
-            row["ours_over_timm"] = row["img_per_s"] / reference["img_per_s"]
         rows.append(row)
     env = environment(peaks)
     print(

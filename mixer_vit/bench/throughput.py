@@ -14,6 +14,7 @@ recomputes the logits: that recompute is not counted, as in model-FLOPs utilisat
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -22,7 +23,7 @@ import optax
 
 from mixer_vit import parallel
 from mixer_vit.bench.options import DTYPES
-from mixer_vit.bench.timing import throughput, time_calls
+from mixer_vit.bench.timing import throughput
 from mixer_vit.layers.image_groups import loop_free_lowering
 from mixer_vit.models import create_model, model_fields
 from mixer_vit.train.state import create_train_state
@@ -122,20 +123,17 @@ def peak_memory_bytes() -> int | None:
     return max(peaks) if peaks else None
 
 
-def measure_ours(
+def prepare_ours(
     name: str,
     mode: str,
     dtype: str,
     image_size: int,
     batch_size: int,
-    *,
-    repeats: int,
-    warmup: int,
     scan: bool = False,
     overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One row: throughput, compile seconds, FLOPs and peak memory (utilisation is added
-    by the caller, which knows the measured peak)."""
+) -> tuple[Callable[[], Any], dict[str, Any]]:
+    """The compiled, blocking call of the row and the row without its timings
+    (:func:`finish_row` adds them)."""
     model, scanned = build_model(name, dtype, scan, overrides or {})
     mesh = parallel.make_mesh()
     batch = _batch(batch_size, image_size, getattr(model, "num_classes", 1000) or 1000)
@@ -149,10 +147,7 @@ def measure_ours(
             flops = _inference(plain, batch, mesh, abstract=True)
         else:
             flops = _train(plain, batch, mesh, sam=mode == "train_sam", abstract=True)
-    seconds = time_calls(call, warmup, repeats)
-    rates = throughput(seconds, batch_size)
-    devices = jax.device_count()
-    return {
+    row = {
         "model": name,
         "framework": "jax",
         "mode": mode,
@@ -160,10 +155,20 @@ def measure_ours(
         "image_size": image_size,
         "batch_size": batch_size,
         "scan_blocks": scanned,
-        "devices": devices,
-        **rates,
-        "img_per_s_per_device": rates["img_per_s"] / devices,
+        "devices": jax.device_count(),
         "compile_s": compile_s,
         "gflops_per_image": flops / batch_size / 1e9,
+    }
+    return call, row
+
+
+def finish_row(row: dict[str, Any], seconds: list[float]) -> dict[str, Any]:
+    """``row`` from :func:`prepare_ours` with img/s (median, min, max, per device) from
+    the timed calls, and the peak memory so far."""
+    rates = throughput(seconds, row["batch_size"])
+    return {
+        **row,
+        **rates,
+        "img_per_s_per_device": rates["img_per_s"] / row["devices"],
         "peak_memory_bytes": peak_memory_bytes(),
     }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def time_calls(call: Callable[[], Any], warmup: int, repeats: int) -> list[float]:
@@ -17,6 +18,25 @@ def time_calls(call: Callable[[], Any], warmup: int, repeats: int) -> list[float
         start = time.perf_counter()
         call()
         seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def time_alternating(
+    calls: list[Callable[[], Any]], warmup: int, repeats: int
+) -> list[list[float]]:
+    """Like :func:`time_calls` for several calls taken in turn (after each one's
+    ``warmup``: call 0, call 1, ..., call 0, ...), so all see the same machine load
+    (on a shared machine the load drifts between rows measured one after the other).
+    Returns the seconds of each call's ``repeats`` timed runs."""
+    for call in calls:
+        for _ in range(warmup):
+            call()
+    seconds: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeats):
+        for call, times in zip(calls, seconds):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
     return seconds
 
 

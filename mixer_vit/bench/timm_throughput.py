@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from mixer_vit.bench.throughput import SAM_RHO
-from mixer_vit.bench.timing import throughput, time_calls
 from mixer_vit.errors import UserError
 
 # timm imports torchvision at import time; there is no CPU torchvision wheel here, so a
@@ -93,18 +93,15 @@ def _call(model, torch, mode: str, dtype: str, images, labels):
     return call
 
 
-def measure_timm(
+def prepare_timm(
     name: str,
     mode: str,
     dtype: str,
     image_size: int,
     batch_size: int,
-    *,
-    repeats: int,
-    warmup: int,
     overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """timm's img/s for the row (median, min, max over ``repeats`` after ``warmup``)."""
+) -> Callable[[], Any]:
+    """timm's blocking call for the row: the same model, batch, mode and dtype."""
     timm = import_timm()
     import torch
 
@@ -117,5 +114,4 @@ def measure_timm(
         raise UserError(f"--vs_timm: timm could not build {name} with these settings ({e})")
     images = torch.randn(batch_size, 3, image_size, image_size)
     labels = torch.randint(0, model.num_classes or 1, (batch_size,))
-    seconds = time_calls(_call(model, torch, mode, dtype, images, labels), warmup, repeats)
-    return {"timm_name": timm_name(name), **throughput(seconds, batch_size)}
+    return _call(model, torch, mode, dtype, images, labels)
