@@ -196,3 +196,23 @@ def test_attention_blocked_equals_xla_and_auto_picks_blocked_on_cpu():
     rngs = {"dropout": jax.random.PRNGKey(3)}
     out = dropping.apply(variables, x, deterministic=False, rngs=rngs)
     assert not np.allclose(out, plain.apply(variables, x, deterministic=True))
+
+
+def test_bf16_attention_pads_an_odd_key_count_on_cpu():
+    """bf16 on CPU: one zero key makes the weights-times-values contraction even (YNNPACK's
+    fast path); the result and gradients are those of the unpadded attention."""
+    q, k, v = (_normal(2, 3, 9, 4).astype(jnp.bfloat16) for _ in range(3))
+    as_f32 = [x.astype(jnp.float32) for x in (q, k, v)]
+    out = softmax_attention(q, k, v)
+    assert out.shape == (2, 3, 9, 4) and out.dtype == jnp.bfloat16
+    np.testing.assert_allclose(
+        out.astype(jnp.float32), softmax_attention(*as_f32), rtol=2e-2, atol=2e-2
+    )
+    loss = lambda q, k, v: jnp.sum(softmax_attention(q, k, v).astype(jnp.float32) ** 2)
+    grads = jax.grad(loss, argnums=(0, 1, 2))(q, k, v)
+    expected = jax.grad(loss, argnums=(0, 1, 2))(*as_f32)
+    for a, b in zip(grads, expected):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.astype(jnp.float32), b, rtol=5e-2, atol=5e-2)
+    hlo = jax.jit(softmax_attention).lower(q, k, v).as_text()
+    assert ("tensor<2x3x9x10xbf16>" in hlo) == (jax.default_backend() == "cpu")

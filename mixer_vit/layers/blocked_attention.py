@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from .image_groups import collect_images, deal_images, images_per_group, loops_allowed
-from .low_precision_dot import accumulating_einsum
+from .low_precision_dot import LOW_PRECISION, accumulating_einsum
 
 DEFAULT_BLOCK_BYTES = 2**20
 """Logit bytes per block: 1 MiB, the per-core L2 cache of the machine it was tuned on
@@ -43,6 +43,12 @@ def softmax_attention(
     weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
     if weights_dropout is not None:
         weights = weights_dropout(weights)
+    if v.dtype in LOW_PRECISION and v.shape[-2] % 2 and jax.default_backend() == "cpu":
+        # YNNPACK's bf16 GEMM takes an odd contraction length on a slower path: one zero
+        # key (a zero weight column and a zero value row) makes it even, same result.
+        # Measured for 4 ViT-B/16 images: 2.86 ms at 197 keys, 2.19 ms at 198.
+        weights = jnp.pad(weights, [(0, 0)] * (weights.ndim - 1) + [(0, 1)])
+        v = jnp.pad(v, [(0, 0)] * (v.ndim - 2) + [(0, 1), (0, 0)])
     return accumulating_einsum("...hqk,...hkd->...hqd", weights, v)
 
 
