@@ -115,7 +115,7 @@ def test_grouped_inference_bad_settings():
     images = _normal(6, 8, 8, 3)
     model = _tiny_mixer(inference_image_group=4)
     variables = _tiny_mixer().init(jax.random.key(0), images[:1])
-    with pytest.raises(ValueError, match="image_group=4 does not divide the batch of 6"):
+    with pytest.raises(ValueError, match="inference_image_group=4 does not divide the batch of 6"):
         model.apply(variables, images)
     with pytest.raises(ValueError, match="inference_image_group must be 'auto' or an int"):
         _tiny_mixer(inference_image_group="four")

@@ -134,7 +134,7 @@ def _check_image_group(batch: int, image_group: int) -> int:
     """Number of groups; one-line ``ValueError`` if ``image_group`` does not divide ``batch``."""
     if batch % image_group:
         raise ValueError(
-            f"image_group={image_group} does not divide the batch of {batch}; "
+            f"inference_image_group={image_group} does not divide the batch of {batch}; "
             "use a divisor of the batch, or 0 for no grouping."
         )
     return batch // image_group
