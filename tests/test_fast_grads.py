@@ -15,9 +15,9 @@ from mixer_vit.layers.blocked_attention import (
     images_per_block,
     softmax_attention,
 )
-from mixer_vit.layers.image_groups import loop_free_lowering
 from mixer_vit.layers.dense import dense
 from mixer_vit.layers.gelu import gelu_exact
+from mixer_vit.layers.image_groups import loop_free_lowering
 from mixer_vit.layers.linear_grads import column_sum
 from mixer_vit.xla_cpu_flags import YNN_FUSION_FLAG
 

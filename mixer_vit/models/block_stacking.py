@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
