@@ -1,14 +1,17 @@
 """XLA:CPU flag defaults and the float32-accumulating dense layers (logic and numerics)."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mixer_vit.layers.blocked_attention import softmax_attention
 from mixer_vit.layers.dense import dense
 from mixer_vit.layers.low_precision_dot import accumulating_dot_general, accumulating_einsum
 from mixer_vit.xla_cpu_flags import (
     DEFAULT_XLA_CPU_FLAGS,
-    LOW_PRECISION_DOT_OPTIONS,
+    LOW_PRECISION_OPTIONS,
     YNN_FUSION_FLAG,
     compiler_options,
     set_default_xla_cpu_flags,
@@ -42,8 +45,8 @@ def test_user_choice_wins():
 
 def test_compiler_options_per_dtype_and_platform():
     env = {"XLA_FLAGS": " ".join(DEFAULT_XLA_CPU_FLAGS)}
-    assert compiler_options("bfloat16", "cpu", env) == LOW_PRECISION_DOT_OPTIONS
-    assert compiler_options(jnp.bfloat16, "cpu", env) == LOW_PRECISION_DOT_OPTIONS
+    assert compiler_options("bfloat16", "cpu", env) == LOW_PRECISION_OPTIONS
+    assert compiler_options(jnp.bfloat16, "cpu", env) == LOW_PRECISION_OPTIONS
     assert compiler_options("float32", "cpu", env) == {}
     assert compiler_options("bfloat16", "gpu", env) == {}
 
@@ -52,9 +55,41 @@ def test_bf16_program_compiles_with_the_options():
     a = jnp.ones((16, 32), jnp.bfloat16)
     b = jnp.ones((32, 24), jnp.bfloat16)
     f = jax.jit(lambda a, b: accumulating_einsum("ik,kj->ij", a, b))
-    out = f.lower(a, b).compile(compiler_options=dict(LOW_PRECISION_DOT_OPTIONS))(a, b)
+    out = f.lower(a, b).compile(compiler_options=dict(LOW_PRECISION_OPTIONS))(a, b)
     assert out.dtype == jnp.bfloat16
     np.testing.assert_array_equal(np.asarray(out, np.float32), 32.0)
+
+
+def _fused_computations(hlo: str) -> list[str]:
+    return re.findall(r"^%fused_computation\S* .*?\{\n(.*?)\n\}", hlo, re.M | re.S)
+
+
+def test_bf16_attention_core_is_one_ynnpack_fusion_with_exact_numerics():
+    """What the reduction fusions buy: q k^T, softmax and weights v compiled as one
+    fusion (with dots alone, the softmax sits between two separate dot fusions), and the
+    result as close to float64 as the dot-only program."""
+    rng = np.random.default_rng(0)
+    q, k, v = (
+        jnp.asarray(rng.standard_normal((2, 12, 197, 64)) * scale, jnp.bfloat16)
+        for scale in (0.4, 1.0, 1.0)
+    )
+    q64, k64, v64 = (np.asarray(x, np.float64) for x in (q, k, v))
+    logits = q64 @ k64.swapaxes(-1, -2)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    exact = (weights / weights.sum(-1, keepdims=True)) @ v64
+
+    lowered = jax.jit(softmax_attention).lower(q, k, v)
+    fused = lowered.compile(compiler_options=dict(LOW_PRECISION_OPTIONS))
+    dots_only = lowered.compile(
+        compiler_options={YNN_FUSION_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+    )
+    whole = [c for c in _fused_computations(fused.as_text()) if c.count(" dot(") == 2]
+    assert len(whole) == 1 and "exponential(" in whole[0]
+    assert all(c.count(" dot(") < 2 for c in _fused_computations(dots_only.as_text()))
+
+    errors = [np.abs(np.asarray(f(q, k, v), np.float64) - exact) for f in (fused, dots_only)]
+    assert errors[0].max() <= 2**-8 * np.abs(exact).max()  # bf16 weights and output
+    assert errors[0].mean() <= 1.01 * errors[1].mean()
 
 
 def test_accumulating_dot_general_dtypes_and_values():
