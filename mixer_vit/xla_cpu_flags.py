@@ -15,10 +15,12 @@ inference 1.3-1.4x, Mixer-B/16 1.2-1.3x faster with YNNPACK off (docs/benchmarks
   (pass it to ``jax.jit(...).lower(...).compile(compiler_options=...)``): each dot goes
   to YNNPACK on its own (``LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT``), and so do reductions
   with their neighbours (``LIBRARY_FUSION_TYPE_REDUCE``). The second one lets YNNPACK take
-  an attention core whole, ``q k^T``, softmax and ``weights v`` in one fusion, which it
-  tiles so the logits stay in cache: ViT-B/16 bf16 inference 7-15% faster, MLP-Mixer
-  (no softmax) within noise (docs/benchmarks.md). The model layers ask for
-  bf16 x bf16 -> f32 dots (``mixer_vit.layers.dense``) so that the override applies.
+  an attention core whole: ``q k^T``, softmax and ``weights v`` as one fusion, instead of
+  two dots with XLA's softmax passes over the logits between them. ViT-B/16 bf16
+  inference ran ~8% faster with it (median of 8 same-process A/Bs), MLP-Mixer (no
+  softmax) within noise, float32 programs slower (docs/benchmarks.md), hence bf16 only.
+  The model layers ask for bf16 x bf16 -> f32 dots (``mixer_vit.layers.dense``) so that
+  the override applies.
 
 Nothing here changes numerics: all variants accumulate in float32.
 """

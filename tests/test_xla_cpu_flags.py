@@ -61,7 +61,7 @@ def test_bf16_program_compiles_with_the_options():
 
 
 def _fused_computations(hlo: str) -> list[str]:
-    return re.findall(r"^%fused_computation\S* .*?\{\n(.*?)\n\}", hlo, re.M | re.S)
+    return re.findall(r"^%fused_computation\S* .*?\{\n(.*?)\n\}", hlo, re.MULTILINE | re.DOTALL)
 
 
 def test_bf16_attention_core_is_one_ynnpack_fusion_with_exact_numerics():
