@@ -5,6 +5,7 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from mixer_vit.layers.blocked_attention import softmax_attention
 from mixer_vit.layers.dense import dense
@@ -83,13 +84,15 @@ def test_bf16_attention_core_is_one_ynnpack_fusion_with_exact_numerics():
     dots_only = lowered.compile(
         compiler_options={YNN_FUSION_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
     )
-    whole = [c for c in _fused_computations(fused.as_text()) if c.count(" dot(") == 2]
-    assert len(whole) == 1 and "exponential(" in whole[0]
-    assert all(c.count(" dot(") < 2 for c in _fused_computations(dots_only.as_text()))
-
     errors = [np.abs(np.asarray(f(q, k, v), np.float64) - exact) for f in (fused, dots_only)]
     assert errors[0].max() <= 2**-8 * np.abs(exact).max()  # bf16 weights and output
     assert errors[0].mean() <= 1.01 * errors[1].mean()
+
+    if "ynn_fusion" not in dots_only.as_text():
+        pytest.skip("XLA does not hand bf16 dots to YNNPACK on this CPU")
+    whole = [c for c in _fused_computations(fused.as_text()) if c.count(" dot(") == 2]
+    assert len(whole) == 1 and "exponential(" in whole[0]
+    assert all(c.count(" dot(") < 2 for c in _fused_computations(dots_only.as_text()))
 
 
 def test_accumulating_dot_general_dtypes_and_values():
