@@ -17,8 +17,10 @@ inference 1.3-1.4x, Mixer-B/16 1.2-1.3x faster with YNNPACK off (docs/benchmarks
   with their neighbours (``LIBRARY_FUSION_TYPE_REDUCE``). The second one lets YNNPACK take
   an attention core whole: ``q k^T``, softmax and ``weights v`` as one fusion, instead of
   two dots with XLA's softmax passes over the logits between them. ViT-B/16 bf16
-  inference ran ~8% faster with it (median of 8 same-process A/Bs), MLP-Mixer (no
-  softmax) within noise, float32 programs slower (docs/benchmarks.md), hence bf16 only.
+  inference ran ~8% faster with it (median of 8 same-process A/Bs), while MLP-Mixer,
+  whose only reductions are LayerNorm statistics, ran 5-8% slower, and float32 programs
+  slower too (docs/benchmarks.md): so reductions go to YNNPACK only in bf16 programs with
+  a softmax (``softmax=True``; :func:`has_softmax` tells from the lowered program).
   The model layers ask for bf16 x bf16 -> f32 dots (``mixer_vit.layers.dense``) so that
   the override applies.
 
@@ -33,7 +35,8 @@ from typing import Any
 
 YNN_FUSION_FLAG = "xla_cpu_experimental_ynn_fusion_type"
 DEFAULT_XLA_CPU_FLAGS = (f"--{YNN_FUSION_FLAG}=",)
-LOW_PRECISION_OPTIONS = {
+LOW_PRECISION_OPTIONS = {YNN_FUSION_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+LOW_PRECISION_SOFTMAX_OPTIONS = {
     YNN_FUSION_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
 }
 
@@ -69,12 +72,23 @@ def set_default_xla_cpu_flags(environ: MutableMapping[str, str] | None = None) -
     return True
 
 
+def has_softmax(lowered: Any) -> bool:
+    """Whether a ``jax.jit(...).lower(...)`` program computes an exponential (softmax
+    attention does; GELU, LayerNorm, SiLU and FFT mixing do not)."""
+    return "stablehlo.exponential" in lowered.as_text()
+
+
 def compiler_options(
-    dtype: Any, platform: str = "cpu", environ: MutableMapping[str, str] | None = None
+    dtype: Any,
+    platform: str = "cpu",
+    environ: MutableMapping[str, str] | None = None,
+    *,
+    softmax: bool = False,
 ) -> dict[str, str]:
     """Per-compilation XLA options for a program computing in ``dtype`` on ``platform``:
-    :data:`LOW_PRECISION_OPTIONS` for bfloat16/float16 on CPU, else ``{}``. Also
-    ``{}`` when the user set the YNNPACK flag in ``XLA_FLAGS`` themselves."""
+    for bfloat16/float16 on CPU :data:`LOW_PRECISION_OPTIONS`, or with ``softmax``
+    :data:`LOW_PRECISION_SOFTMAX_OPTIONS`; else ``{}``. Also ``{}`` when the user set
+    the YNNPACK flag in ``XLA_FLAGS`` themselves."""
     environ = os.environ if environ is None else environ
     name = getattr(dtype, "__name__", None) or str(dtype)
     if platform != "cpu" or name not in ("bfloat16", "float16"):
@@ -83,4 +97,4 @@ def compiler_options(
     defaults = set(DEFAULT_XLA_CPU_FLAGS)
     if any(f not in defaults and _flag_name(f) == YNN_FUSION_FLAG for f in user.split()):
         return {}
-    return dict(LOW_PRECISION_OPTIONS)
+    return dict(LOW_PRECISION_SOFTMAX_OPTIONS if softmax else LOW_PRECISION_OPTIONS)

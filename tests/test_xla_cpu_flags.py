@@ -13,8 +13,10 @@ from mixer_vit.layers.low_precision_dot import accumulating_dot_general, accumul
 from mixer_vit.xla_cpu_flags import (
     DEFAULT_XLA_CPU_FLAGS,
     LOW_PRECISION_OPTIONS,
+    LOW_PRECISION_SOFTMAX_OPTIONS,
     YNN_FUSION_FLAG,
     compiler_options,
+    has_softmax,
     set_default_xla_cpu_flags,
 )
 
@@ -48,8 +50,16 @@ def test_compiler_options_per_dtype_and_platform():
     env = {"XLA_FLAGS": " ".join(DEFAULT_XLA_CPU_FLAGS)}
     assert compiler_options("bfloat16", "cpu", env) == LOW_PRECISION_OPTIONS
     assert compiler_options(jnp.bfloat16, "cpu", env) == LOW_PRECISION_OPTIONS
+    assert compiler_options("bfloat16", "cpu", env, softmax=True) == LOW_PRECISION_SOFTMAX_OPTIONS
     assert compiler_options("float32", "cpu", env) == {}
+    assert compiler_options("float32", "cpu", env, softmax=True) == {}
     assert compiler_options("bfloat16", "gpu", env) == {}
+
+
+def test_has_softmax_tells_attention_from_mlp():
+    x = jnp.ones((2, 3, 5, 4), jnp.bfloat16)
+    assert has_softmax(jax.jit(softmax_attention).lower(x, x, x))
+    assert not has_softmax(jax.jit(lambda x: jax.nn.gelu(x, approximate=False)).lower(x))
 
 
 def test_bf16_program_compiles_with_the_options():
@@ -80,10 +90,8 @@ def test_bf16_attention_core_is_one_ynnpack_fusion_with_exact_numerics():
     exact = (weights / weights.sum(-1, keepdims=True)) @ v64
 
     lowered = jax.jit(softmax_attention).lower(q, k, v)
-    fused = lowered.compile(compiler_options=dict(LOW_PRECISION_OPTIONS))
-    dots_only = lowered.compile(
-        compiler_options={YNN_FUSION_FLAG: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-    )
+    fused = lowered.compile(compiler_options=dict(LOW_PRECISION_SOFTMAX_OPTIONS))
+    dots_only = lowered.compile(compiler_options=dict(LOW_PRECISION_OPTIONS))
     errors = [np.abs(np.asarray(f(q, k, v), np.float64) - exact) for f in (fused, dots_only)]
     assert errors[0].max() <= 2**-8 * np.abs(exact).max()  # bf16 weights and output
     assert errors[0].mean() <= 1.01 * errors[1].mean()

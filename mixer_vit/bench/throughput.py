@@ -29,7 +29,7 @@ from mixer_vit.models import create_model, model_fields
 from mixer_vit.train.state import create_train_state
 from mixer_vit.train.step import make_train_step
 from mixer_vit.train.step_options import StepOptions
-from mixer_vit.xla_cpu_flags import compiler_options
+from mixer_vit.xla_cpu_flags import compiler_options, has_softmax
 
 SAM_RHO = 0.05
 
@@ -61,8 +61,11 @@ def _flops(lowered) -> float:
 
 def _compile(lowered, dtype: str):
     """``lowered.compile()`` with this project's per-dtype XLA:CPU options (bf16 dots to
-    YNNPACK, see ``mixer_vit.xla_cpu_flags``); timed by the caller."""
-    return lowered.compile(compiler_options=compiler_options(dtype, jax.devices()[0].platform))
+    YNNPACK, and with a softmax its reductions too, see ``mixer_vit.xla_cpu_flags``);
+    timed by the caller."""
+    platform = jax.devices()[0].platform
+    options = compiler_options(dtype, platform, softmax=has_softmax(lowered))
+    return lowered.compile(compiler_options=options)
 
 
 def _inference(model, batch, mesh, dtype: str = "float32", abstract: bool = False):
