@@ -1,4 +1,4 @@
-"""The ``mixer-vit`` command: train, eval, models, convert.
+"""The ``mixer-vit`` command: train, eval, models, bench, import-folder, convert.
 
   mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits \\
       [--config.optim.lr=1e-3 ...]
@@ -6,6 +6,9 @@
   mixer-vit models [--filter vit_]
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
+
+``mixer-vit COMMAND --help`` lists the command's flags. Flag names may be spelled with
+``-`` or ``_`` (``--vs-timm``), and ``--no_NAME`` switches a boolean off (absl: ``--noNAME``).
 
 Mistakes a user can fix (unknown model, bad config value, unprepared data set, ...) end
 with one line ``error: ...`` on stderr and exit status 2, without a traceback.
@@ -35,9 +38,18 @@ USAGE = (
 )
 
 
+HELP_FLAGS = ("-h", "--help", "-help", "--helpfull", "--helpshort")
+
+
 def _parse(argv: Sequence[str], define: Callable[[flags.FlagValues], None]) -> flags.FlagValues:
     fv = flags.FlagValues()
     define(fv)
+    if any(a in HELP_FLAGS for a in argv):
+        # absl groups the flags under their defining module; keep the flags, not the
+        # module names, and leave out absl's own --flagfile/--undefok.
+        ours = fv.get_help().split("\nabsl.flags:")[0]
+        raise HelpRequested("\n".join(line for line in ours.splitlines() if line[:1] == " "))
+    argv = _absl_spellings(argv, fv)
     saved_argv = sys.argv
     # ml_collections registers the --config.KEY override flags by reading sys.argv.
     sys.argv = ["mixer-vit", *argv]
@@ -54,6 +66,32 @@ def _parse(argv: Sequence[str], define: Callable[[flags.FlagValues], None]) -> f
 
 class UsageError(Exception):
     """Bad command-line flags."""
+
+
+class HelpRequested(Exception):
+    """``--help`` after a command; the message is that command's flag list."""
+
+
+def _absl_spellings(argv: Sequence[str], fv: flags.FlagValues) -> list[str]:
+    """``--vs-timm`` -> ``--vs_timm`` and ``--no_flops`` / ``--no-flops`` -> ``--noflops``
+    (absl's spelling of a false boolean). Values (also one given as the next argument),
+    ``--config.KEY`` overrides and anything that is not a flag pass unchanged."""
+    spelled, value_next = [], False
+    for arg in argv:
+        if value_next or not arg.startswith("--") or arg.startswith("--config."):
+            spelled.append(arg)
+            value_next = False
+            continue
+        name, equals, value = arg[2:].partition("=")
+        name = name.replace("-", "_")
+        positive = name[3:]
+        negated = name.startswith("no_") and name not in fv and positive in fv
+        if negated and isinstance(fv[positive], flags.BooleanFlag):
+            name = "no" + positive
+        spelled.append(f"--{name}{equals}{value}")
+        takes_value = name in fv and not isinstance(fv[name], flags.BooleanFlag)
+        value_next = takes_value and not equals
+    return spelled
 
 
 def _unknown_config_key_message(error: str, argv: Sequence[str]) -> str:
@@ -257,6 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return COMMANDS[command](rest)
+    except HelpRequested as e:
+        usage = next(line for line in USAGE.splitlines() if line.split()[:1] == [command])
+        print(f"usage: mixer-vit {' '.join(usage.split())}\n{e}")
+        return 0
     except (UsageError, UserError, ValueError) as e:
         message = " ".join(str(e).split("\n")[0].split())
         print(f"error: {message}", file=sys.stderr)

@@ -52,7 +52,7 @@ def test_models_table_lists_params_and_xla_flops(capsys):
     rows = {
         line.split("|")[1].strip(): line.split("|")
         for line in capsys.readouterr().out.splitlines()
-        if line.startswith("| vit") or line.startswith("| mixer")
+        if line.startswith(("| vit", "| mixer"))
     }
     assert set(rows) == {"vit_ti16", "mixer_b16"}
     assert rows["vit_ti16"][3].strip() == "5,717,416"
@@ -67,3 +67,35 @@ def test_command_line_usage_errors_exit_2_without_traceback():
     assert out.returncode == 2 and "unknown command 'frobnicate'" in out.stderr
     out = run_cli(["models", "--bogus"])
     assert out.returncode == 2 and "Traceback" not in out.stderr and "bogus" in out.stderr
+
+
+def test_each_command_lists_its_flags_with_help(capsys):
+    for command, flag_names in (
+        ("bench", ("--models", "--dtypes", "--modes", "--[no]vs_timm", "--repeats", "--out")),
+        ("models", ("--filter", "--[no]flops")),
+        ("convert", ("--model", "--from", "--weights", "--out")),
+        ("train", ("--config", "--workdir", "--coordinator_address")),
+    ):
+        for help_flag in ("--help", "-h"):
+            assert cli.main([command, help_flag]) == 0
+            out = capsys.readouterr().out
+            assert out.startswith(f"usage: mixer-vit {command} "), out
+            listed = {line.split(":")[0].strip() for line in out.splitlines()[1:] if ": " in line}
+            assert set(flag_names) <= listed, (command, listed)
+            assert "--flagfile" not in out
+
+
+def test_hyphenated_and_no_underscore_flag_spellings(capsys):
+    from mixer_vit.bench.command import define_flags
+
+    fv = cli._parse(["--vs-timm", "--batch-sizes=8,16", "--no-scan"], define_flags)
+    assert fv.vs_timm is True and fv.batch_sizes == "8,16" and fv.scan is False
+    assert cli._parse(["--no_vs_timm"], define_flags).vs_timm is False
+    # The models usage line advertises --no_flops: the table then has no FLOP counts.
+    for spelling in ("--no_flops", "--no-flops", "--noflops"):
+        assert cli.main(["models", spelling, "--filter", "^vit_ti16$"]) == 0
+        row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("| vit_ti16"))
+        assert row.split("|")[4].strip() == "-"
+    # A value is never rewritten, only flag names.
+    fv = cli._parse(["--override", "--x-y", "--out=my-dir"], define_flags)
+    assert fv.override == "--x-y" and fv.out == "my-dir"
