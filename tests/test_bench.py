@@ -96,12 +96,35 @@ def test_time_alternating_takes_calls_in_turn():
         (["--dtypes", "float16"], "unknown --dtypes value 'float16'; choose from float32"),
         (["--batch_sizes", "two"], "--batch_sizes must be comma-separated integers"),
         (["--override", "depht=1"], "--override depht is not a field of vit_ti16"),
+        (["--models", "vit_ti16,vit_ti16"], "--models lists 'vit_ti16' twice"),
+        (["--image_sizes", "32,64,32"], "--image_sizes lists '32' twice"),
+        # Checked by tracing each model before the first row compiles.
+        (["--image_sizes", "36"], "vit_ti16 at 36x36 with --override patch_size=8,"),
+        (["--override", "depth=abc"], "vit_ti16 at 32x32 with --override depth=abc: '<' not"),
     ],
 )
 def test_bench_bad_arguments(extra, message, capsys):
     assert cli.main([*BASE, *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+
+
+def test_bench_out_must_be_a_new_or_results_free_directory(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    used = tmp_path / "earlier"
+    used.mkdir()
+    (used / "results.json").write_text('{"rows": []}')
+    for out, message in (
+        (a_file, f"--out {a_file} is a file; give a directory"),
+        (used, f"--out {used} already holds results.json; give a new directory"),
+    ):
+        assert cli.main([*BASE, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert a_file.read_text() == "keep me"
+    assert (used / "results.json").read_text() == '{"rows": []}'
+    assert sorted(os.listdir(used)) == ["results.json"]
 
 
 def test_bench_batch_must_split_over_devices(monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """What ``mixer-vit bench`` measures: parsed and validated flags, before anything compiles.
 
-Every mistake (unknown model, mode or dtype, a batch the devices cannot split, a bad
-``--override``) is a one-line ``UserError``.
+Every mistake (unknown model, mode or dtype, a value listed twice, a batch the devices
+cannot split, a bad ``--override``, an ``--out`` that is a file or already holds results)
+is a one-line ``UserError``, raised before the first row compiles.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import functools
+import os
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from mixer_vit.bench.report import OUTPUT_FILES
 from mixer_vit.errors import UserError
-from mixer_vit.models import list_models, model_fields
+from mixer_vit.models import create_model, list_models, model_fields
 
 MODES = ("inference", "train", "train_sam")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -40,12 +44,16 @@ def split_list(flag: str, value: str) -> list[str]:
     items = [v.strip() for v in str(value).split(",") if v.strip()]
     if not items:
         raise UserError(f"--{flag} is empty; give a comma-separated list")
+    twice = next((item for i, item in enumerate(items) if item in items[:i]), None)
+    if twice is not None:
+        raise UserError(f"--{flag} lists {twice!r} twice; give each value once")
     return items
 
 
 def int_list(flag: str, value: str) -> tuple[int, ...]:
+    items = split_list(flag, value)
     try:
-        numbers = tuple(int(v) for v in split_list(flag, value))
+        numbers = tuple(int(v) for v in items)
     except ValueError:
         raise UserError(f"--{flag} must be comma-separated integers, got {value!r}") from None
     if min(numbers) < 1:
@@ -111,6 +119,45 @@ def check_overrides(models: tuple[str, ...], overrides: dict[str, Any]) -> None:
             )
 
 
+def check_models_trace(
+    models: tuple[str, ...], image_sizes: tuple[int, ...], overrides: dict[str, Any], text: str
+) -> None:
+    """Builds and traces (shapes only, one image) each model at each resolution, so a
+    resolution the model cannot take, or an ``--override`` value of the wrong kind, fails
+    here rather than minutes into the run (ViT-B/16: ~1 s per model and resolution)."""
+    with_overrides = f" with --override {text}" if overrides else ""
+    for name in models:
+        for size in image_sizes:
+            image = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+            try:
+                model = create_model(name, **overrides)
+                init = functools.partial(model.init, jax.random.PRNGKey(0), train=False)
+                jax.eval_shape(init, image)
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as e:
+                reason = " ".join(str(e).split("\n")[0].split()) or type(e).__name__
+                raise UserError(f"{name} at {size}x{size}{with_overrides}: {reason}") from None
+
+
+def check_out(out: str | None) -> None:
+    """``--out`` must be a directory (created here if missing) without earlier results."""
+    if out is None:
+        return
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file; give a directory (created if missing)")
+    taken = [f for f in OUTPUT_FILES if os.path.exists(os.path.join(out, f))]
+    if taken:
+        raise UserError(
+            f"--out {out} already holds {' and '.join(taken)}; give a new directory "
+            "or move the old files away (nothing is overwritten)"
+        )
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create --out {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise UserError(f"--out {out} is not writable; give a directory you can write to")
+
+
 def bench_options(**flags: Any) -> BenchOptions:
     """Validated options from the raw flag values of ``mixer-vit bench``."""
     options = BenchOptions(
@@ -130,4 +177,8 @@ def bench_options(**flags: Any) -> BenchOptions:
         raise UserError("--repeats must be >= 1 and --warmup >= 0")
     check_batches(options.batch_sizes)
     check_overrides(options.models, options.overrides)
+    check_models_trace(
+        options.models, options.image_sizes, options.overrides, flags.get("override") or ""
+    )
+    check_out(options.out)
     return options

@@ -6,6 +6,10 @@ import json
 import os
 from typing import Any
 
+RESULTS_JSON, PLOT_PNG = "results.json", "throughput.png"
+OUTPUT_FILES = (RESULTS_JSON, PLOT_PNG)
+"""What ``--out DIR`` receives; ``mixer-vit bench`` refuses a directory holding either."""
+
 COLUMNS = (
     ("model", "model", "{}"),
     ("mode", "mode", "{}"),
@@ -91,5 +95,5 @@ def write_plot(path: str, rows: list[dict[str, Any]]) -> None:
 
 def write_outputs(out: str, rows: list[dict[str, Any]], environment: dict[str, Any]) -> None:
     os.makedirs(out, exist_ok=True)
-    write_json(os.path.join(out, "results.json"), rows, environment)
-    write_plot(os.path.join(out, "throughput.png"), rows)
+    write_json(os.path.join(out, RESULTS_JSON), rows, environment)
+    write_plot(os.path.join(out, PLOT_PNG), rows)
