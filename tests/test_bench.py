@@ -8,7 +8,7 @@ import jax
 import pytest
 
 from mixer_vit import cli
-from mixer_vit.bench.timing import time_alternating
+from mixer_vit.bench.timing import per_round_comparison, time_alternating
 
 TINY = ["--override", "patch_size=8,embed_dim=32,depth=1,mixer_kwargs.num_heads=2"]
 BASE = [
@@ -75,17 +75,37 @@ def test_bench_vs_timm(capsys):
     args = [*BASE, "--dtypes", "float32", "--modes", "inference", "--vs_timm"]
     assert cli.main(args) == 0
     header, _, row = capsys.readouterr().out.splitlines()[1:4]
-    assert header.endswith("| timm img/s | ours/timm |")
-    assert float(row.split("|")[-2]) > 0
+    assert header.endswith("| timm img/s | ours/timm | per round | ours faster |")
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert float(cells[-3]) > 0 and float(cells[-2]) > 0
+    faster, rounds = (int(n) for n in cells[-1].split("/"))
+    assert rounds == 1 and 0 <= faster <= rounds
 
 
 def test_time_alternating_takes_calls_in_turn():
     order = []
     calls = [lambda: order.append("ours"), lambda: order.append("timm")]
-    seconds = time_alternating(calls, warmup=1, repeats=2)
-    # warm-up of each, then the timed calls alternate so both see the same load
-    assert order == ["ours", "timm", "ours", "timm", "ours", "timm"]
-    assert [len(s) for s in seconds] == [2, 2] and all(t >= 0 for s in seconds for t in s)
+    seconds = time_alternating(calls, warmup=1, repeats=3)
+    # warm-up of each, then rounds of one call each, so both see the same load; the
+    # round's first call rotates, so neither always runs first
+    assert order == ["ours", "timm"] + ["ours", "timm", "timm", "ours", "ours", "timm"]
+    assert [len(s) for s in seconds] == [3, 3] and all(t >= 0 for s in seconds for t in s)
+    abc = []
+    time_alternating([lambda n=n: abc.append(n) for n in "abc"], warmup=0, repeats=3)
+    assert "".join(abc) == "abc" + "bca" + "cab"
+
+
+def test_per_round_comparison_pairs_the_rounds():
+    # round 2 ran under load for both: the per-round ratio ignores it, the medians do not
+    ours = [1.0, 1.0, 3.0, 1.1]
+    timm = [1.2, 0.9, 3.6, 1.21]
+    assert per_round_comparison(ours, timm) == {
+        "ours_over_timm_per_round": pytest.approx(1.15),
+        "rounds_ours_faster": 3,
+        "rounds": 4,
+    }
+    with pytest.raises(ValueError):
+        per_round_comparison([1.0], [1.0, 2.0])
 
 
 @pytest.mark.parametrize(

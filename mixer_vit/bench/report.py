@@ -29,7 +29,15 @@ COLUMNS = (
 TIMM_COLUMNS = (
     ("timm_img_per_s", "timm img/s", "{:.1f}"),
     ("ours_over_timm", "ours/timm", "{:.2f}"),
+    ("ours_over_timm_per_round", "per round", "{:.2f}"),
+    (
+        "rounds_ours_faster",
+        "ours faster",
+        lambda row: f"{row['rounds_ours_faster']}/{row['rounds']}",
+    ),
 )
+"""``ours/timm``: ratio of the median img/s; ``per round``: median over the alternating
+rounds of timm's seconds / ours; ``ours faster``: rounds in which ours took less time."""
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -42,7 +50,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         cells = []
         for key, _, fmt in columns:
             value = row.get(key)
-            cells.append("-" if value is None else fmt.format(value))
+            if value is None:
+                cells.append("-")
+            else:
+                cells.append(fmt(row) if callable(fmt) else fmt.format(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

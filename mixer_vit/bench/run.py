@@ -18,7 +18,12 @@ from mixer_vit.bench.options import BenchOptions
 from mixer_vit.bench.peak import default_matmul_size, matmul_peak_flops
 from mixer_vit.bench.report import markdown_table, write_outputs
 from mixer_vit.bench.throughput import finish_row, prepare_ours
-from mixer_vit.bench.timing import throughput, time_alternating, time_calls
+from mixer_vit.bench.timing import (
+    per_round_comparison,
+    throughput,
+    time_alternating,
+    time_calls,
+)
 
 
 def environment(peaks: dict[str, float]) -> dict[str, Any]:
@@ -78,6 +83,7 @@ def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
             for key, value in throughput(timm_seconds, batch).items():
                 row[f"timm_{key}"] = value
             row["ours_over_timm"] = row["img_per_s"] / row["timm_img_per_s"]
+            row.update(per_round_comparison(seconds, timm_seconds))
         complete_row(row, peaks[dtype])
         rows.append(row)
     env = environment(peaks)

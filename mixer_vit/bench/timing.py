@@ -24,20 +24,36 @@ def time_calls(call: Callable[[], Any], warmup: int, repeats: int) -> list[float
 def time_alternating(
     calls: list[Callable[[], Any]], warmup: int, repeats: int
 ) -> list[list[float]]:
-    """Like :func:`time_calls` for several calls taken in turn (after each one's
-    ``warmup``: call 0, call 1, ..., call 0, ...), so all see the same machine load
-    (on a shared machine the load drifts between rows measured one after the other).
-    Returns the seconds of each call's ``repeats`` timed runs."""
+    """Like :func:`time_calls` for several calls taken in turn, so all see the same machine
+    load (on a shared machine the load drifts between rows measured one after the other).
+    After each one's ``warmup``, ``repeats`` rounds run every call once; round ``r`` starts
+    with call ``r % len(calls)`` (two calls: A B, B A, A B, ...), so no call always runs
+    first or always right after the same other one. Returns the seconds of each call's
+    ``repeats`` timed runs, in round order."""
     for call in calls:
         for _ in range(warmup):
             call()
     seconds: list[list[float]] = [[] for _ in calls]
-    for _ in range(repeats):
-        for call, times in zip(calls, seconds):
+    for round_index in range(repeats):
+        for offset in range(len(calls)):
+            index = (round_index + offset) % len(calls)
             start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
+            calls[index]()
+            seconds[index].append(time.perf_counter() - start)
     return seconds
+
+
+def per_round_comparison(ours: list[float], reference: list[float]) -> dict[str, Any]:
+    """Per-round view of two call timings from :func:`time_alternating` (round ``r``: the
+    ``r``-th entry of each): the median of ``reference / ours`` over the rounds (> 1: ours
+    faster; robust to load drifting during the row), in how many rounds ours was faster,
+    and the number of rounds."""
+    ratios = [r / o for o, r in zip(ours, reference, strict=True)]
+    return {
+        "ours_over_timm_per_round": statistics.median(ratios),
+        "rounds_ours_faster": sum(ratio > 1 for ratio in ratios),
+        "rounds": len(ratios),
+    }
 
 
 def throughput(seconds: list[float], batch_size: int) -> dict[str, float]:
