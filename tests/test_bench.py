@@ -3,6 +3,7 @@ and one-line errors for bad arguments."""
 
 import json
 import os
+import time
 
 import jax
 import pytest
@@ -85,14 +86,28 @@ def test_bench_vs_timm(capsys):
 def test_time_alternating_takes_calls_in_turn():
     order = []
     calls = [lambda: order.append("ours"), lambda: order.append("timm")]
-    seconds = time_alternating(calls, warmup=1, repeats=3)
+    seconds = time_alternating(calls, warmup=1, repeats=3, settle=0)
     # warm-up of each, then rounds of one call each, so both see the same load; the
     # round's first call rotates, so neither always runs first
     assert order == ["ours", "timm"] + ["ours", "timm", "timm", "ours", "ours", "timm"]
     assert [len(s) for s in seconds] == [3, 3] and all(t >= 0 for s in seconds for t in s)
     abc = []
-    time_alternating([lambda n=n: abc.append(n) for n in "abc"], warmup=0, repeats=3)
+    time_alternating([lambda n=n: abc.append(n) for n in "abc"], warmup=0, repeats=3, settle=0)
     assert "".join(abc) == "abc" + "bca" + "cab"
+    # by default each timed call follows an untimed one of its own (here the untimed
+    # calls return at once, the timed ones sleep)
+    log = []
+
+    def make(name, duration):
+        def call():
+            log.append(name)
+            time.sleep(duration if log.count(name) % 2 == 0 else 0)
+
+        return call
+
+    seconds = time_alternating([make("a", 0.02), make("b", 0.04)], warmup=0, repeats=2)
+    assert "".join(log) == "aabb" + "bbaa"
+    assert all(t >= 0.02 for t in seconds[0]) and all(t >= 0.04 for t in seconds[1])
 
 
 def test_per_round_comparison_pairs_the_rounds():

@@ -22,14 +22,17 @@ def time_calls(call: Callable[[], Any], warmup: int, repeats: int) -> list[float
 
 
 def time_alternating(
-    calls: list[Callable[[], Any]], warmup: int, repeats: int
+    calls: list[Callable[[], Any]], warmup: int, repeats: int, settle: int = 1
 ) -> list[list[float]]:
     """Like :func:`time_calls` for several calls taken in turn, so all see the same machine
     load (on a shared machine the load drifts between rows measured one after the other).
     After each one's ``warmup``, ``repeats`` rounds run every call once; round ``r`` starts
     with call ``r % len(calls)`` (two calls: A B, B A, A B, ...), so no call always runs
-    first or always right after the same other one. Returns the seconds of each call's
-    ``repeats`` timed runs, in round order."""
+    first. Each timed call follows ``settle`` untimed calls of its own: a training step
+    right after the other framework's found its memory handed back and re-zeroed by the
+    kernel (ViT-S/16: 6-7 s of system time, 10 s instead of 6 s; docs/benchmarks.md), a
+    cost neither pays when run alone. Returns the seconds of each call's ``repeats`` timed
+    runs, in round order."""
     for call in calls:
         for _ in range(warmup):
             call()
@@ -37,6 +40,8 @@ def time_alternating(
     for round_index in range(repeats):
         for offset in range(len(calls)):
             index = (round_index + offset) % len(calls)
+            for _ in range(settle):
+                calls[index]()
             start = time.perf_counter()
             calls[index]()
             seconds[index].append(time.perf_counter() - start)
