@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from .blocked_attention import DEFAULT_BLOCK_BYTES, blocked_attention, softmax_attention
 from .dense import dense_factory
+from .kernels import cpu_tuned_active
 from .mixers import register_mixer
 
 ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "blocked", "fused")
@@ -29,7 +30,8 @@ class MultiHeadSelfAttention(nn.Module):
     backward, ``mixer_vit.layers.blocked_attention``: faster on CPU, no attention
     dropout), ``"fused"`` (``jax.nn.dot_product_attention``, which picks a fused kernel
     such as cuDNN flash attention on GPU where it applies; no attention dropout), or
-    ``"auto"`` (default: on CPU ``"blocked"`` for training and for inference when one
+    ``"auto"`` (default: with the CPU-tuned kernels, ``mixer_vit.layers.kernels``,
+    ``"blocked"`` for training and for inference when one
     image's logits fit in a block, unless attention dropout is active; else ``"xla"``).
     All give the same result within float tolerance and have the same parameters.
     """
@@ -45,7 +47,7 @@ class MultiHeadSelfAttention(nn.Module):
         """``"blocked"`` on CPU for training (its backward recomputes the logits instead
         of storing them) and for inference when one image's logits fit in a block (the
         blocks then stay in cache); otherwise ``"xla"``. Measured in docs/benchmarks.md."""
-        if jax.default_backend() != "cpu" or (self.attn_drop > 0 and not deterministic):
+        if not cpu_tuned_active() or (self.attn_drop > 0 and not deterministic):
             return "xla"
         image_fits = self.num_heads * tokens * tokens * 4 <= DEFAULT_BLOCK_BYTES
         return "blocked" if not deterministic or image_fits else "xla"
