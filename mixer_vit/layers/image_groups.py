@@ -60,8 +60,9 @@ def images_per_group(batch: int, bytes_per_image: int, group_bytes: int) -> int:
 
 def auto_image_group(batch: int, bytes_per_image: int, dtype) -> int:
     """Images per group for grouped inference, 0 for none: with the CPU-tuned kernels
-    (``mixer_vit.layers.kernels``) and bfloat16/float16 compute, :func:`images_per_group` with :data:`DEFAULT_GROUP_BYTES` (grouping measured
-    ~13% faster there, and neutral for float32, whose slower GEMMs leave memory time
+    (``mixer_vit.layers.kernels``) and bfloat16/float16 compute,
+    :func:`images_per_group` with :data:`DEFAULT_GROUP_BYTES` (grouping measured ~13%
+    faster there, and neutral for float32, whose slower GEMMs leave memory time
     hidden; docs/benchmarks.md). ``bytes_per_image``: the widest activation of one image."""
     if not cpu_tuned_active() or jnp.dtype(dtype) not in LOW_PRECISION:
         return 0

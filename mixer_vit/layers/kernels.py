@@ -13,8 +13,9 @@
 
 Both paths have the same parameters (checkpoints interchange) and compute the same
 function; both support forward- and reverse-mode autodiff. The setting is read when a
-function is traced: change it before ``jax.jit`` traces (a jitted function already
-compiled keeps the kernels it was traced with).
+function is traced and is not part of ``jax.jit``'s cache key: a jitted function already
+traced keeps the kernels it was traced with, so set the kernels first, or wrap a new
+function (or call ``jax.clear_caches()``) after changing them.
 """
 
 from __future__ import annotations
