@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tiny_models import images, random_variables, tiny_model
 
 from mixer_vit.layers import MultiHeadSelfAttention
 from mixer_vit.layers.image_groups import auto_image_group
@@ -20,8 +21,6 @@ from mixer_vit.layers.kernels import (
     set_kernels,
     use_kernels,
 )
-
-from tiny_models import images, random_variables, tiny_model
 
 
 def test_switch_semantics():
