@@ -31,6 +31,7 @@ USAGE = (
     "  models  [--filter REGEX] [--no_flops]\n"
     "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
+    "  prepare NAME [--source DIR] [--data_dir DIR]   (fashion_mnist, sklearn_digits)\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
@@ -263,12 +264,20 @@ def _import_folder(argv: Sequence[str]) -> int:
     return run_command(_parse(argv, define_flags))
 
 
+def _prepare(argv: Sequence[str]) -> int:
+    from mixer_vit.data.prepare_command import define_flags, run_command, split_name
+
+    name, rest = split_name(argv)
+    return run_command(name, _parse(rest, define_flags))
+
+
 COMMANDS = {
     "train": _train,
     "eval": _eval,
     "models": _models,
     "bench": _bench,
     "import-folder": _import_folder,
+    "prepare": _prepare,
     "convert": _convert,
 }
 
