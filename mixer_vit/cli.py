@@ -258,17 +258,17 @@ def _bench(argv: Sequence[str]) -> int:
     return run_command(_parse(argv, define_flags))
 
 
-def _import_folder(argv: Sequence[str]) -> int:
-    from mixer_vit.data.import_command import define_flags, run_command
-
-    return run_command(_parse(argv, define_flags))
-
-
 def _prepare(argv: Sequence[str]) -> int:
     from mixer_vit.data.prepare_command import define_flags, run_command, split_name
 
     name, rest = split_name(argv)
     return run_command(name, _parse(rest, define_flags))
+
+
+def _import_folder(argv: Sequence[str]) -> int:
+    from mixer_vit.data.import_command import define_flags, run_command
+
+    return run_command(_parse(argv, define_flags))
 
 
 COMMANDS = {
