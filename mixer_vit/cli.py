@@ -4,6 +4,7 @@
       [--config.optim.lr=1e-3 ...]
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
   mixer-vit models [--filter vit_]
+  mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
 

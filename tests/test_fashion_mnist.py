@@ -152,9 +152,13 @@ def test_default_source_is_the_package_dir_then_the_environment(tmp_path, monkey
     monkeypatch.setattr(fashion_mnist_builder, "DEBIAN_SOURCE_DIR", str(tmp_path / "no_package"))
     monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "env_idx"))
     assert fashion_mnist_builder.default_source_dir() == str(tmp_path / "env_idx")
-    code = cli.main(["prepare", "fashion_mnist", "--data_dir", str(tmp_path / "tfds")])
-    assert code == 0, capsys.readouterr().err
-    source = data.open_source("fashion_mnist", "train", tmp_path / "tfds")
+    # No flags: the data dir is the one training reads by default.
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    code = cli.main(["prepare", "fashion_mnist"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.splitlines()[-1] == "train on it with --config.data.name=fashion_mnist"
+    source = data.open_source("fashion_mnist", "train")
     assert sorted(int(e["label"]) for e in source) == sorted(arrays["train"][1].tolist())
     # The package's directory comes first when it holds the files.
     write_source(tmp_path / "package_idx", seed=1)
@@ -254,3 +258,15 @@ def test_training_on_unprepared_fashion_mnist_names_the_command(tmp_path):
     message = str(err.value)
     assert "\n" not in message
     assert f"mixer-vit prepare fashion_mnist --data_dir {tmp_path}" in message
+
+
+def test_prepare_sklearn_digits(tmp_path, capsys):
+    code = cli.main(["prepare", "sklearn_digits", "--data_dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "prepared from scikit-learn" in captured.out
+    assert "train 1258, validation 180, test 359" in captured.out
+    code = cli.main(["prepare", "sklearn_digits", "--data_dir", str(tmp_path)])
+    assert code == 0 and "already prepared" in capsys.readouterr().out
+    code = cli.main(["prepare", "sklearn_digits", "--source", "x", "--data_dir", str(tmp_path)])
+    assert_one_line_error(code, capsys.readouterr(), "sklearn_digits needs no --source")
