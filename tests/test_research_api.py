@@ -114,3 +114,34 @@ def test_nothing_is_sown_unless_asked():
     assert set(variables) == {"params"}
     _, state = model.apply(variables, x, mutable=["batch_stats"])
     assert "intermediates" not in state
+
+
+FAMILIES = {  # tiny sizes; (overrides, image size, sown blocks, sown attention maps)
+    "cait_xxs24": (dict(patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=3), 32,
+                   3, 3),  # 1 talking-heads block + 2 class-attention blocks
+    "swin_t": (dict(embed_dim=16, depths=(2, 1), num_heads=(2, 2), num_classes=3), 32, 3, 3),
+    "resmlp_12": (dict(patch_size=8, depth=2, embed_dim=8, num_classes=3), 32, 2, 0),
+    "poolformer_s12": (dict(depths=(1, 1), dims=(8, 16), num_classes=3), 32, 2, 0),
+}
+
+
+def _sown(tree, name):
+    paths = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return [leaf for path, leaf in paths if any(getattr(k, "key", None) == name for k in path)]
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_other_families_sow_block_outputs_and_attention(name):
+    overrides, size, blocks, maps = FAMILIES[name]
+    model = create_model(name, **overrides)
+    x = jax.random.normal(jax.random.key(1), (2, size, size, 3))
+    variables = model.init(jax.random.key(0), x)
+    logits, state = model.apply(variables, x, mutable=["intermediates"])
+    np.testing.assert_array_equal(logits, model.apply(variables, x))
+    outputs = _sown(state["intermediates"], "output")
+    weights = _sown(state["intermediates"], "attention_weights")
+    assert len(outputs) == blocks and all(o.shape[0] == 2 for o in outputs)
+    assert len(weights) == maps
+    for w in weights:
+        if name != "cait_xxs24" or w.shape[-2] == 1:  # talking heads mix after the softmax
+            np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
