@@ -81,7 +81,8 @@ def test_auto_is_recorded_and_logged_once_per_case(caplog):
     logged = [r for r in caplog.records if "attention implementation" in r.getMessage()]
     assert len(logged) == 2  # inference (init, apply, jit) and training: two distinct cases
     choices = recorded_choices()
-    assert [(c["training"], c["platform"], c["heads"], c["tokens"], c["head_dim"]) for c in choices] == [
+    seen = [(c["training"], c["platform"], c["heads"], c["tokens"], c["head_dim"]) for c in choices]
+    assert seen == [
         (False, jax.default_backend(), 2, 5, 4),
         (True, jax.default_backend(), 2, 5, 4),
     ]

@@ -38,9 +38,9 @@ def _check_results(out, results, models, modes):
     for row in rows:
         assert "error" not in row, row
         assert row["dtype"] == "bfloat16" and row["img_per_s"] > 0
-        assert 0 < row["utilisation"] == pytest.approx(
-            row["gflops_per_image"] * 1e9 * row["img_per_s"] / (row["peak_tflops_per_device"] * 1e12)
-        )
+        flops_per_s = row["gflops_per_image"] * 1e9 * row["img_per_s"]
+        peak = row["peak_tflops_per_device"] * 1e12
+        assert 0 < row["utilisation"] == pytest.approx(flops_per_s / peak)
     # the bench rows traced ViT attention in bfloat16; on CPU auto picks blocked attention
     seen = {(c["dtype"], c["implementation"]) for c in results["attention_choices"]}
     assert ("bfloat16", "blocked") in seen
@@ -79,5 +79,6 @@ def test_smoke_run_end_to_end(tmp_path):
     results = json.loads((out / gpu_check.RESULTS_JSON).read_text())
     _check_results(out, results, ["vit_ti16", "mixer_s16"], ["inference", "train"])
     train = results["digits_training"]
-    assert train["exit_status"] == 0 and train["steps"] == 1258 // 64  # one epoch of the 1258 training digits
+    assert train["exit_status"] == 0
+    assert train["steps"] == 1258 // 64  # one epoch of the 1258 training digits
     assert train["test_accuracy"] > 0.3  # one epoch of a tiny ViT; chance is 0.1
