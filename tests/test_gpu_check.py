@@ -14,7 +14,8 @@ from mixer_vit.bench import gpu_check
 
 
 @pytest.mark.skipif(jax.default_backend() == "gpu", reason="checks the no-GPU refusal")
-def test_without_gpu_and_without_smoke_is_a_one_line_error(tmp_path, capsys):
+def test_without_gpu_and_without_smoke_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # what the check sets
     assert gpu_check.main(["--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no GPU") and "--smoke" in err and "\n" not in err
@@ -28,6 +29,17 @@ def test_refuses_an_out_dir_holding_results_or_a_file(tmp_path, capsys):
     a_file.write_text("")
     assert gpu_check.main(["--out", str(a_file), "--smoke"]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_jax_shares_the_gpu_with_torch_unless_the_user_chose():
+    from mixer_vit.bench.timm_throughput import share_gpu_memory
+
+    environ = {}
+    share_gpu_memory(environ)
+    assert environ == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    environ = {"XLA_PYTHON_CLIENT_PREALLOCATE": "true"}
+    share_gpu_memory(environ)
+    assert environ == {"XLA_PYTHON_CLIENT_PREALLOCATE": "true"}
 
 
 def _check_results(out, results, models, modes):

@@ -40,6 +40,10 @@ def run_command(fv: flags.FlagValues) -> int:
     from mixer_vit.xla_cpu_flags import set_default_xla_cpu_flags
 
     set_default_xla_cpu_flags()  # before anything starts JAX's backends
+    if fv["vs_timm"].value:
+        from mixer_vit.bench.timm_throughput import share_gpu_memory
+
+        share_gpu_memory()
     from mixer_vit.bench.options import bench_options
     from mixer_vit.bench.run import run_bench
 

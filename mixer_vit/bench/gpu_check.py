@@ -290,9 +290,12 @@ def run_check(
     if not os.path.isfile(config):
         raise UserError(f"--config {config} does not exist; give a config file to train")
     check_out(out)
+    from mixer_vit.bench.timm_throughput import share_gpu_memory
     from mixer_vit.xla_cpu_flags import set_default_xla_cpu_flags
 
     set_default_xla_cpu_flags()  # as `mixer-vit bench`, before JAX's backends start
+    if not smoke:
+        share_gpu_memory()  # timm runs in this process too
     check_backend(smoke)
     from mixer_vit.layers.attention_implementation import (
         clear_recorded_choices,

@@ -59,6 +59,14 @@ def timm_kwargs(image_size: int, overrides: dict[str, Any]) -> dict[str, Any]:
     return {"img_size": image_size, **kwargs}
 
 
+def share_gpu_memory(environ=None) -> None:
+    """Lets torch share the GPU with JAX in one process: JAX then allocates on demand
+    instead of reserving 75% of the GPU's memory at start-up. Call before JAX's backends
+    start; a value the user set is kept."""
+    environ = os.environ if environ is None else environ
+    environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
 def torch_device(torch) -> str:
     """``"cuda"`` when JAX runs on a GPU and torch sees CUDA, else ``"cpu"``."""
     import jax
