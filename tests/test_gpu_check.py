@@ -94,3 +94,24 @@ def test_smoke_run_end_to_end(tmp_path):
     assert train["exit_status"] == 0
     assert train["steps"] == 1258 // 64  # one epoch of the 1258 training digits
     assert train["test_accuracy"] > 0.3  # one epoch of a tiny ViT; chance is 0.1
+
+
+def test_failed_steps_are_reported_on_the_page():
+    results = {
+        "smoke": False,
+        "command": "python -m mixer_vit.bench.gpu_check --out x",
+        "environment": {"device": "1 x H100 (gpu)", "jax_version": "0", "matmul_size": 8192,
+                        "matmul_peak_tflops_per_device": {"bfloat16": 700.0}},
+        "compute_capability": (9, 0),
+        "timm": "torch sees no CUDA device",
+        "rows": [{"model": "vit_b16", "mode": "train", "dtype": "bfloat16",
+                  "error": "XlaRuntimeError('RESOURCE_EXHAUSTED')"}],
+        "attention_parity": {"error": "RuntimeError('cuDNN is not detected.')"},
+        "digits_training": {"error": "OSError('disk full')"},
+        "attention_choices": [],
+    }
+    page = gpu_check.markdown(results)
+    assert "- vit_b16 train: failed: XlaRuntimeError('RESOURCE_EXHAUSTED')" in page
+    assert "Fused attention check failed: RuntimeError('cuDNN is not detected.')" in page
+    assert "Training failed: OSError('disk full')" in page
+    assert "bfloat16 700 TFLOP/s" in page

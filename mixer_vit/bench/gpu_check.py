@@ -240,6 +240,27 @@ def _choices_table(choices: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _parity_line(parity: dict[str, Any]) -> str:
+    if "error" in parity:
+        return f"Fused attention check failed: {parity['error']}"
+    return (
+        f"Fused path `{parity['compared']}` against plain attention, {parity['dtype']}, "
+        f"[B, N, H, head_dim] = {parity['shape']}: max |difference| "
+        f"{parity['max_abs_difference']:.3g} (outputs up to {parity['max_abs_output']:.3g})."
+    )
+
+
+def _training_line(train: dict[str, Any]) -> str:
+    if "error" in train:
+        return f"Training failed: {train['error']}"
+    accuracy = train["test_accuracy"]
+    return (
+        f"`{train['command']}`: exit status {train['exit_status']}, {train['steps']} steps in "
+        f"{train['wall_s']:.1f} s (compile included), test accuracy "
+        f"{'not reported' if accuracy is None else f'{accuracy:.4f}'}."
+    )
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The results as a Markdown page."""
     from mixer_vit.bench.report import markdown_table
@@ -247,9 +268,8 @@ def markdown(results: dict[str, Any]) -> str:
     env, train = results["environment"], results["digits_training"]
     parity = results["attention_parity"]
     peaks = ", ".join(
-        f"{k} {v:.1f} TFLOP/s" for k, v in env["matmul_peak_tflops_per_device"].items()
+        f"{k} {v:.3g} TFLOP/s" for k, v in env["matmul_peak_tflops_per_device"].items()
     )
-    accuracy = train["test_accuracy"]
     lines = [
         f"# GPU check{' (smoke: plumbing only, tiny sizes)' if results['smoke'] else ''}",
         "",
@@ -268,18 +288,24 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         *_choices_table(results["attention_choices"]),
         "",
-        f"Fused path `{parity['compared']}` against plain attention, {parity['dtype']}, "
-        f"[B, N, H, head_dim] = {parity['shape']}: max |difference| "
-        f"{parity['max_abs_difference']:.3g} (outputs up to {parity['max_abs_output']:.3g}).",
+        _parity_line(parity),
         "",
         "## Digits default training",
         "",
-        f"`{train['command']}`: exit status {train['exit_status']}, {train['steps']} steps in "
-        f"{train['wall_s']:.1f} s (compile included), test accuracy "
-        f"{'not reported' if accuracy is None else f'{accuracy:.4f}'}.",
+        _training_line(train),
         "",
     ]
     return "\n".join(lines)
+
+
+def _or_error(step, *args) -> dict[str, Any]:
+    """``step(*args)``, or ``{"error": ...}`` (traceback printed) if it raises: one step
+    failing must not cost the results of the others."""
+    try:
+        return step(*args)
+    except Exception as e:
+        traceback.print_exc()
+        return {"error": repr(e)}
 
 
 def run_check(
@@ -307,7 +333,7 @@ def run_check(
     vs_timm, timm_note = (False, "not run in smoke mode") if smoke else timm_on_gpu()
     clear_recorded_choices()
     rows, env = bench_rows(plan, vs_timm)
-    parity = attention_parity(plan)
+    parity = _or_error(attention_parity, plan)
     results = {
         "smoke": smoke,
         "command": f"python -m mixer_vit.bench.gpu_check --out {out}"
@@ -317,7 +343,7 @@ def run_check(
         "timm": timm_note,
         "rows": rows,
         "attention_parity": parity,
-        "digits_training": train_digits(plan, os.path.abspath(config)),
+        "digits_training": _or_error(train_digits, plan, os.path.abspath(config)),
         "attention_choices": recorded_choices(),  # the bench rows' and the training's
     }
     with open(os.path.join(out, RESULTS_JSON), "w") as f:
