@@ -17,6 +17,7 @@ import tensorflow_datasets as tfds
 
 from mixer_vit.data.digits_builder import SklearnDigits
 from mixer_vit.data.skip_corrupt import SkipCorrupt
+from mixer_vit.errors import UserError
 
 # Data sets whose data ship with an installed package: built offline on demand.
 EMBEDDED_BUILDERS = {"sklearn_digits": SklearnDigits}
@@ -27,7 +28,7 @@ _RANDOM_ACCESS_FORMATS = ("array_record", "parquet")
 PREPARED_BY_COMMAND = ("fashion_mnist",)
 
 
-class DatasetNotPreparedError(ValueError):
+class DatasetNotPreparedError(UserError):
     """The dataset has no random-access files in the data dir."""
 
 
