@@ -25,7 +25,7 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models,bench,import-folder,convert} [flags]\n"
+    "usage: mixer-vit {train,eval,models,bench,import-folder,convert,experiment} [flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
@@ -33,6 +33,7 @@ USAGE = (
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
+    "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
     "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )
@@ -263,6 +264,13 @@ def _import_folder(argv: Sequence[str]) -> int:
     return run_command(_parse(argv, define_flags))
 
 
+def _experiment(argv: Sequence[str]) -> int:
+    from mixer_vit.experiment.command import define_flags, run_command, split_name
+
+    name, rest = split_name(argv)
+    return run_command(name, _parse(rest, define_flags), argv)
+
+
 COMMANDS = {
     "train": _train,
     "eval": _eval,
@@ -270,6 +278,7 @@ COMMANDS = {
     "bench": _bench,
     "import-folder": _import_folder,
     "convert": _convert,
+    "experiment": _experiment,
 }
 
 
