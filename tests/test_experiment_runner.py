@@ -21,7 +21,7 @@ from conftest import REPO
 
 from mixer_vit import cli
 from mixer_vit.errors import UserError
-from mixer_vit.experiment import aggregate, execute, spec as spec_module
+from mixer_vit.experiment import aggregate, execute
 from mixer_vit.experiment.command import define_flags, run_command, split_name
 from mixer_vit.experiment.plan import plan_runs
 from mixer_vit.experiment.spec import load_experiment
@@ -143,8 +143,11 @@ def fake_finished_workdir(run) -> None:
 
 
 class FakeTrain:
-    def __init__(self, fail_arm: str | None = None):
-        self.launched, self.fail_arm = [], fail_arm
+    """Launches nothing: logs a first step, waits ``seconds`` (so the runner's progress
+    loop sees the run going), then leaves a finished workdir (or fails for ``fail_arm``)."""
+
+    def __init__(self, fail_arm: str | None = None, seconds: float = 0.0):
+        self.launched, self.fail_arm, self.seconds = [], fail_arm, seconds
 
     def __call__(self, run, log_path) -> int:
         self.launched.append(run.key)
@@ -152,6 +155,9 @@ class FakeTrain:
             with open(log_path, "a") as f:
                 f.write("error: data set sklearn_digits is missing\n")
             return 2
+        with open(os.path.join(run.workdir, "metrics.jsonl"), "w") as f:
+            f.write(json.dumps({"step": 5, "split": "train", "time": time.time()}) + "\n")
+        time.sleep(self.seconds)
         fake_finished_workdir(run)
         return 0
 
@@ -173,7 +179,7 @@ def run_experiment(args, launch, capsys):
 
 
 def test_runs_write_summaries_and_results_then_are_skipped(project, capsys):
-    fake = FakeTrain()
+    fake = FakeTrain(seconds=1.5)
     rc, out, err = run_experiment(["toy", "--jobs", "2"], fake, capsys)
     assert rc == 0, err
     assert sorted(fake.launched) == [
@@ -191,11 +197,14 @@ def test_runs_write_summaries_and_results_then_are_skipped(project, capsys):
     assert attention["std"] == pytest.approx(np.std([0.90, 0.91], ddof=1))
     assert results["verdict"].startswith("held")  # 0.885 >= 0.95 * 0.905
     markdown = (results_dir / "results.md").read_text()
-    assert "| pooling | config=experiments/configs/digits_mixer.py:pooling, optim.lr=0.002 | 2 |" \
-        " 88.50 ± 0.71 | 0.001M | 0.25 | 200 ± 0 |" in markdown
+    assert (
+        "| pooling | config=experiments/configs/digits_mixer.py:pooling, optim.lr=0.002 | 2 |"
+        " 88.50 ± 0.71 | 0.001M | 0.25 | 200 ± 0 |"
+    ) in markdown
     assert "77.2" in markdown and "mixer-vit experiment toy --jobs 2" in markdown
     assert (results_dir / "accuracy.png").stat().st_size > 1000
-    assert "pooling__seed_1" in err  # a progress line per run
+    assert "pooling__seed_1: 0step" in err  # a progress line per run, from its start
+    assert err.count("done, test accuracy") == 4
 
     # Rerun: every run has its summary, nothing is launched, the results are the same.
     again = FakeTrain()
@@ -279,7 +288,8 @@ def one_error_line(err: str) -> str:
          "train.num_epoch"),
         ('{"a": {"modle": {"name": "vit_s16"}}}', "unknown config key modle.name"),
         ('{"a": {"optim.lr": 0.1}}', "key optim.lr contains one.; write nested dicts"),
-        ('{"a": {"train": {"num_epochs": "many"}}}', "config key train.num_epochs cannot be 'many'"),
+        ('{"a": {"train": {"num_epochs": "many"}}}',
+         "config key train.num_epochs cannot be 'many'"),
         ('{"bad-name": {}}', "arm name 'bad-name'"),
         ('{"a": {"config": "nowhere.py"}}', "config file 'nowhere.py' not found"),
     ],
@@ -342,6 +352,7 @@ def test_results_folder_of_another_experiment_is_not_overwritten(project, capsys
 # -- a real train process, killed after a checkpoint ---------------------------------------
 
 
+@pytest.mark.slow  # two train processes: ~25 s on an idle 2-core machine
 def test_killed_run_resumes_from_its_checkpoint(project, digits_data_dir, capsys):
     """SIGKILL the train process once checkpoint 10 is on disk; the rerun of the experiment
     continues from it (no step logged twice) and finishes the run."""

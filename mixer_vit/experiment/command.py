@@ -19,7 +19,9 @@ from mixer_vit.errors import UserError
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-    flags.DEFINE_integer("seeds", None, "Seeds per arm, 0..N-1 (default: the file's).", flag_values=fv)
+    flags.DEFINE_integer(
+        "seeds", None, "Seeds per arm, 0..N-1 (default: the file's).", flag_values=fv
+    )
     flags.DEFINE_integer("jobs", 1, "Runs trained at once.", flag_values=fv)
     flags.DEFINE_boolean(
         "dry_run", False, "Print one `mixer-vit train` line per run; run nothing.", flag_values=fv

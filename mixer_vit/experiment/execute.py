@@ -126,14 +126,16 @@ def _train_all(runner: _Runner, runs: list[PlannedRun], jobs: int) -> dict[str, 
             pending = set(futures)
             while pending:
                 done, pending = concurrent.futures.wait(pending, timeout=1.0)
-                for future in futures:
-                    run = futures[future]
+                for future, run in futures.items():
+                    if future in done or future.running():
+                        if run.key not in bars:  # (a tqdm without total has no truth value)
+                            bars[run.key] = _new_bar(run)
+                        bar = bars[run.key]
                     if future in done:
                         outcomes[run.key] = future.result()
-                        _finish_bar(bars.pop(run.key, None) or _new_bar(run), outcomes[run.key])
+                        _finish_bar(bars.pop(run.key), outcomes[run.key])
                     elif future.running():
-                        bar = bars.get(run.key) or bars.setdefault(run.key, _new_bar(run))
-                        bar.update(workdir_results.last_logged_step(run.workdir) - bar.n)
+                        bar.update(max(0, workdir_results.last_logged_step(run.workdir) - bar.n))
         except KeyboardInterrupt:
             for future in futures:
                 future.cancel()
@@ -152,7 +154,7 @@ def _finish_bar(bar: tqdm, outcome: Outcome) -> None:
     if outcome.summary is not None:
         steps = outcome.summary.get("steps") or bar.n
         bar.update(max(0, steps - bar.n))
-        bar.set_postfix_str(f"done, {_accuracy_text(outcome.summary)}")
+        bar.set_postfix_str(f"done, {_accuracy_text(outcome.summary)}", refresh=False)
     else:
-        bar.set_postfix_str(f"FAILED ({outcome.detail.split(';')[0]})")
+        bar.set_postfix_str(f"FAILED ({outcome.detail.split(';')[0]})", refresh=False)
     bar.close()

@@ -26,7 +26,8 @@ def plot_results(results: dict, path: str) -> str:
         for arm, stats in table.items():
             overrides = {"config": arms[arm]["config"], **arms[arm]["overrides"]}
             label = str(overrides.get(series_key, "")) if series_key else results["experiment"]
-            lines.setdefault(label, []).append((float(overrides[x_key]), *_percent(stats["test_accuracy"])))
+            point = (float(overrides[x_key]), *_percent(stats["test_accuracy"]))
+            lines.setdefault(label, []).append(point)
         for label, points in lines.items():
             points.sort()
             xs, ys, errs = zip(*points)

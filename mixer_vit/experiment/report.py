@@ -32,7 +32,9 @@ def build_results(
         "claim": spec.claim,
         "setting": spec.setting,
         "base_config": spec.base_config,
-        "arms": {a.name: {"config": a.config, "overrides": a.overrides} for a in spec.arms.values()},
+        "arms": {
+            a.name: {"config": a.config, "overrides": a.overrides} for a in spec.arms.values()
+        },
         "seeds_planned": sorted({run.seed for run in runs}),
         "published": {"source": spec.published_source, "values": spec.published_values},
         "rule": spec.rule,

@@ -163,7 +163,8 @@ def load_experiment(name: str) -> ExperimentSpec:
     unknown = sorted(set(raw) - EXPERIMENT_KEYS)
     if unknown:
         raise UserError(
-            f"{where}: unknown key {unknown[0]!r}; experiment keys: {', '.join(sorted(EXPERIMENT_KEYS))}"
+            f"{where}: unknown key {unknown[0]!r}; experiment keys: "
+            f"{', '.join(sorted(EXPERIMENT_KEYS))}"
         )
     for key in ("claim", "base_config", "arms"):
         if not raw.get(key):

@@ -39,12 +39,14 @@ def is_finished(workdir: str) -> bool:
     return (
         os.path.isfile(os.path.join(workdir, "config.json"))
         and os.path.isfile(os.path.join(workdir, "test_report.json"))
-        and _last_line_of_split(workdir, _data_config(workdir).get("test_split", "test")) is not None
+        and _last_line_of_split(workdir, _data_config(workdir).get("test_split", "test"))
+        is not None
     )
 
 
 def _last_line_of_split(workdir: str, split: str) -> dict | None:
-    lines = [m for m in _read_json_lines(os.path.join(workdir, "metrics.jsonl")) if m.get("split") == split]
+    lines = _read_json_lines(os.path.join(workdir, "metrics.jsonl"))
+    lines = [m for m in lines if m.get("split") == split]
     return lines[-1] if lines else None
 
 
@@ -57,7 +59,8 @@ def last_logged_step(workdir: str) -> int:
 def record_attempt(workdir: str, started: float, seconds: float, returncode: int) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, ATTEMPTS_FILE), "a") as f:
-        f.write(json.dumps({"started": started, "seconds": seconds, "returncode": returncode}) + "\n")
+        attempt = {"started": started, "seconds": seconds, "returncode": returncode}
+        f.write(json.dumps(attempt) + "\n")
 
 
 def wall_time(workdir: str) -> tuple[float | None, str]:
@@ -93,6 +96,7 @@ def final_metrics(workdir: str) -> dict[str, Any]:
         "wall_time_s": seconds,
         "wall_time_from": wall_source,
         "finished_at": time.strftime(
-            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(os.path.getmtime(os.path.join(workdir, "test_report.json")))
+            "%Y-%m-%dT%H:%M:%SZ",
+            time.gmtime(os.path.getmtime(os.path.join(workdir, "test_report.json"))),
         ),
     }
