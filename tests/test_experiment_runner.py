@@ -125,8 +125,15 @@ def accuracy_of(run) -> float:
 def fake_finished_workdir(run) -> None:
     """The files a finished `mixer-vit train` run leaves in its workdir."""
     os.makedirs(run.workdir, exist_ok=True)
+    config = {"seed": run.seed, "data": {"test_split": "test", "eval_split": "validation"}}
+    for path, value in run.overrides.items():
+        *parents, leaf = path.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
     with open(os.path.join(run.workdir, "config.json"), "w") as f:
-        json.dump({"data": {"test_split": "test", "eval_split": "validation"}}, f)
+        json.dump(config, f)
     now = time.time()
     lines = [
         {"step": 5, "split": "train", "time": now, "loss": 2.0, "img_per_s": 100.0},
@@ -347,6 +354,19 @@ def test_results_folder_of_another_experiment_is_not_overwritten(project, capsys
     assert "runs/pooling__seed_0.json was made with other settings than arm pooling" in (
         one_error_line(err))
     assert folder_digest(toy_results) == before
+
+
+def test_workdir_started_with_other_settings_is_not_resumed(project, capsys):
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0
+    shutil.rmtree(project / "experiments" / "results")
+    write_experiment(project, "toy", TOY.replace('"lr": 0.002', '"lr": 0.003'))
+    fake = FakeTrain()
+    rc, _, err = run_experiment(["toy", "--seeds", "1"], fake, capsys)
+    assert rc == 2 and fake.launched == []
+    assert one_error_line(err) == (
+        "error: workdir workdirs/experiments/toy/pooling/seed_0 was started with "
+        "optim.lr=0.002 (now 0.003); delete it or pass another --root (nothing was run)"
+    )
 
 
 # -- a real train process, killed after a checkpoint ---------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
+from mixer_vit.errors import UserError
 from mixer_vit.experiment import run_summary, workdir_results
 from mixer_vit.experiment.plan import PlannedRun
 
@@ -96,6 +97,8 @@ def execute_runs(
         from mixer_vit.experiment.model_cost import model_cost as checkpoint_model_cost
 
         model_cost = checkpoint_model_cost
+    for run in runs:
+        _check_workdir_settings(run)
     runner = _Runner(experiment, results_dir, launch, model_cost)
     outcomes: dict[str, Outcome] = {}
     to_train = []
@@ -112,6 +115,22 @@ def execute_runs(
         tqdm.write(f"{run.key}: {outcome.status} ({_accuracy_text(outcome.summary)})", sys.stderr)
     outcomes.update(_train_all(runner, to_train, jobs))
     return [outcomes[run.key] for run in runs]
+
+
+def _check_workdir_settings(run: PlannedRun) -> None:
+    """Raises ``UserError`` when the run's workdir was started with other seed or overrides
+    than the run now has (resuming it would mix two settings)."""
+    config = workdir_results.started_config(run.workdir)
+    if config is None:
+        return
+    differing = workdir_results.config_differences(
+        config, {"seed": run.seed, **run.overrides}
+    )
+    if differing:
+        raise UserError(
+            f"workdir {run.workdir} was started with {differing[0]}; delete it or pass "
+            f"another --root (nothing was run)"
+        )
 
 
 def _train_all(runner: _Runner, runs: list[PlannedRun], jobs: int) -> dict[str, Outcome]:

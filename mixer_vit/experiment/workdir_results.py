@@ -34,6 +34,27 @@ def _data_config(workdir: str) -> dict[str, Any]:
         return json.load(f).get("data", {})
 
 
+def started_config(workdir: str) -> dict | None:
+    """The config the workdir's first launch recorded (None before any launch)."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def config_differences(config: dict, wanted: dict[str, Any]) -> list[str]:
+    """The dotted keys of ``wanted`` whose value in the nested ``config`` differs."""
+    differing = []
+    for path, value in wanted.items():
+        node: Any = config
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if json.dumps(node) != json.dumps(list(value) if isinstance(value, tuple) else value):
+            differing.append(f"{path}={node!r} (now {value!r})")
+    return differing
+
+
 def is_finished(workdir: str) -> bool:
     """The run trained to the end and wrote its test metrics."""
     return (
