@@ -279,6 +279,26 @@ def test_rule_verdicts():
         evaluate_rule("__import__('os')", {})
 
 
+def test_plot_against_a_numeric_override_one_line_per_series(tmp_path):
+    """plot_x / plot_series: each series' points sorted by x, error bars from the std."""
+    import matplotlib.image
+
+    from mixer_vit.experiment.plot import plot_results
+
+    arms, table = {}, {}
+    for family in ("vit", "resnet"):
+        for fraction in (0.05, 1.0, 0.2):
+            arm = f"{family}_{int(100 * fraction)}"
+            arms[arm] = {"config": f"{family}.py", "overrides": {"data.fraction": fraction}}
+            table[arm] = {"test_accuracy": {"mean": 0.5 + 0.4 * fraction, "std": 0.01, "n": 3}}
+    results = {"experiment": "data_efficiency", "arms": arms, "table": table,
+               "plot_x": "data.fraction", "plot_series": "config"}
+    path = plot_results(results, str(tmp_path / "plot" / "accuracy.png"))
+    assert matplotlib.image.imread(path).shape[2] in (3, 4)
+    bars = plot_results({**results, "plot_x": "", "plot_series": ""}, str(tmp_path / "b.png"))
+    assert os.path.getsize(bars) > 1000
+
+
 # -- bad input -----------------------------------------------------------------------------
 
 
