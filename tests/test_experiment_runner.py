@@ -348,6 +348,13 @@ def test_unknown_experiment_rule_arm_and_flags(project, capsys):
     assert rc == 2 and "missing experiment NAME" in one_error_line(err)
 
 
+def test_experiment_help_lists_its_flags(capsys):
+    rc, out, _ = run_cli(["experiment", "--help"], capsys)
+    assert rc == 0 and out.startswith("usage: mixer-vit experiment NAME ")
+    listed = {line.split(":")[0].strip() for line in out.splitlines()[1:] if ": " in line}
+    assert {"--seeds", "--jobs", "--[no]dry_run", "--root", "--results"} <= listed
+
+
 def folder_digest(path) -> dict:
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
