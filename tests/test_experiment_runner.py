@@ -242,6 +242,33 @@ def test_failed_runs_are_reported_and_finished_ones_kept(project, capsys):
     assert fake.launched == ["pooling__seed_0", "pooling__seed_1"]
 
 
+def test_interrupted_run_is_relaunched_in_its_workdir(project, capsys):
+    """The rerun launches an unfinished run again in the same workdir, keeping what the
+    killed launch left there (the train command resumes from it); fast twin of the slow
+    test with a real train process below."""
+    seen = []
+
+    def killed_after_a_checkpoint_then_resumed(run, log_path):
+        marker = os.path.join(run.workdir, "checkpoints", "10")
+        seen.append((run.key, os.path.isdir(marker)))
+        if not os.path.isdir(marker):
+            os.makedirs(marker)
+            return -9
+        fake_finished_workdir(run)
+        return 0
+
+    rc, _, err = run_experiment(["toy", "--seeds", "1"], killed_after_a_checkpoint_then_resumed,
+                                capsys)
+    assert rc == 2 and "2 of 2 runs failed, first attention__seed_0: exit status -9" in err
+    rc, _, err = run_experiment(["toy", "--seeds", "1"], killed_after_a_checkpoint_then_resumed,
+                                capsys)
+    assert rc == 0, err
+    assert seen == [("attention__seed_0", False), ("pooling__seed_0", False),
+                    ("attention__seed_0", True), ("pooling__seed_0", True)]
+    attempts = (project / "workdirs/experiments/toy/pooling/seed_0/experiment_attempts.jsonl")
+    assert [json.loads(a)["returncode"] for a in attempts.read_text().splitlines()] == [-9, 0]
+
+
 # -- aggregation and the rule ------------------------------------------------------------
 
 
