@@ -4,6 +4,8 @@
       [--config.optim.lr=1e-3 ...]
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
   mixer-vit models [--filter vit_]
+  mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
+  mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
 
@@ -25,12 +27,14 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models,bench,import-folder,convert,experiment} [flags]\n"
+    "usage: mixer-vit {train,eval,models,bench,import-folder,prepare,convert,experiment} "
+    "[flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
     "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
+    "  prepare NAME [--source DIR] [--data_dir DIR]   (fashion_mnist, sklearn_digits)\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
     "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
@@ -258,6 +262,13 @@ def _bench(argv: Sequence[str]) -> int:
     return run_command(_parse(argv, define_flags))
 
 
+def _prepare(argv: Sequence[str]) -> int:
+    from mixer_vit.data.prepare_command import define_flags, run_command, split_name
+
+    name, rest = split_name(argv)
+    return run_command(name, _parse(rest, define_flags))
+
+
 def _import_folder(argv: Sequence[str]) -> int:
     from mixer_vit.data.import_command import define_flags, run_command
 
@@ -277,6 +288,7 @@ COMMANDS = {
     "models": _models,
     "bench": _bench,
     "import-folder": _import_folder,
+    "prepare": _prepare,
     "convert": _convert,
     "experiment": _experiment,
 }
