@@ -45,9 +45,11 @@ def get_config():
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
+def project(tmp_path, monkeypatch, digits_data_dir):
     """A project directory with experiments/configs/ (the digits configs) and an
-    experiments/toy.py; the current directory for the test."""
+    experiments/toy.py; the current directory for the test. The default data dir is the
+    session's, where digits are prepared."""
+    monkeypatch.setenv("TFDS_DATA_DIR", digits_data_dir)
     configs = tmp_path / "experiments" / "configs"
     configs.mkdir(parents=True)
     for name in ("digits.py", "digits_mixer.py"):
@@ -178,7 +180,7 @@ def run_experiment(args, launch, capsys):
     fv = cli._parse(rest, define_flags)
     try:
         rc = run_command(name, fv, args, launch=launch, model_cost=fake_cost)
-    except UserError as e:  # what cli.main turns into "error: ..." and status 2
+    except ValueError as e:  # what cli.main turns into "error: ..." and status 2
         rc = 2
         print(f"error: {e}", file=__import__("sys").stderr)
     out, err = capsys.readouterr()
@@ -380,6 +382,21 @@ def test_experiment_help_lists_its_flags(capsys):
     assert rc == 0 and out.startswith("usage: mixer-vit experiment NAME ")
     listed = {line.split(":")[0].strip() for line in out.splitlines()[1:] if ": " in line}
     assert {"--seeds", "--jobs", "--[no]dry_run", "--root", "--results"} <= listed
+
+
+def test_missing_data_set_is_one_line_error_before_any_run(project, tmp_path, capsys):
+    empty = tmp_path / "empty_data_dir"
+    empty.mkdir()
+    write_experiment(project, "fashion", TOY.replace(
+        '"train": {"num_epochs": 3}',
+        f'"train": {{"num_epochs": 3}}, "data": {{"name": "fashion_mnist", "data_dir": "{empty}"}}'
+    ))
+    fake = FakeTrain()
+    rc, _, err = run_experiment(["fashion"], fake, capsys)
+    assert rc == 2 and fake.launched == []
+    assert "Dataset 'fashion_mnist' is not prepared in" in one_error_line(err)
+    assert "mixer-vit prepare fashion_mnist" in err
+    assert not (project / "experiments" / "results" / "fashion").exists()
 
 
 def folder_digest(path) -> dict:

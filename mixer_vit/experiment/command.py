@@ -75,6 +75,7 @@ def _run_and_report(spec, runs, fv, argv, launch, model_cost) -> int:
 
     results_dir = fv.results or results_folder.default_results_dir(spec)
     results_folder.check_results_folder(results_dir, spec, runs)
+    _check_data_sets(spec)
     results_folder.write_manifest(results_dir, spec)
     _keep_this_process_off_accelerators()
     outcomes = execute.execute_runs(
@@ -100,6 +101,15 @@ def _run_and_report(spec, runs, fv, argv, launch, model_cost) -> int:
             f"{failed[0].detail}; fix it and rerun the same command (finished runs are kept)"
         )
     return 0
+
+
+def _check_data_sets(spec) -> None:
+    """Every arm's data set is prepared (embedded ones are built here, once, rather than by
+    runs racing each other); a missing one is a one-line error before any run starts."""
+    from mixer_vit import data
+
+    for name, data_dir in sorted({a.data_set for a in spec.arms.values() if a.data_set}, key=str):
+        data.ensure_prepared(name, data_dir or data.default_data_dir())
 
 
 def _keep_this_process_off_accelerators() -> None:

@@ -56,6 +56,7 @@ class Arm:
     name: str
     config: str
     overrides: dict[str, Any]
+    data_set: tuple[str, str | None] | None = None  # (data.name, data.data_dir) it trains on
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,10 +184,11 @@ def load_experiment(name: str) -> ExperimentSpec:
         config = resolve_config_file(str(config), beside) if config else base_config
         merged = {**base_overrides, **overrides}
         merged.pop("seed", None)  # the runner sets the seed
-        config_overrides.check_against(
-            load_base_config(config), merged, f"arm {arm_name} of {where}"
-        )
-        arms[arm_name] = Arm(arm_name, config, merged)
+        resolved = load_base_config(config)
+        config_overrides.check_against(resolved, merged, f"arm {arm_name} of {where}")
+        data = resolved.get("data")
+        data_set = (data.get("name"), data.get("data_dir")) if data and data.get("name") else None
+        arms[arm_name] = Arm(arm_name, config, merged, data_set)
     seeds = int(raw.get("seeds", 3))
     published = _as_dict(raw.get("published"), "published")
     spec = ExperimentSpec(
