@@ -172,6 +172,8 @@ class FakeTrain:
 
 
 def fake_cost(workdir):
+    if "broken_cost" in workdir:
+        raise FileNotFoundError("no checkpoint")
     return {"params": 1000 if "attention" in workdir else 500, "gflops_per_image": 0.25}
 
 
@@ -227,6 +229,19 @@ def test_runs_write_summaries_and_results_then_are_skipped(project, capsys):
     rc, _, err = run_experiment(["toy"], again, capsys)
     assert rc == 0 and again.launched == [] and "attention__seed_0: collected" in err
     assert (results_dir / "runs" / "attention__seed_0.json").exists()
+
+
+def test_a_run_whose_model_cost_fails_still_counts(project, capsys):
+    rc, _, err = run_experiment(["toy", "--seeds", "1", "--root", "broken_cost"], FakeTrain(),
+                                capsys)
+    assert rc == 0, err
+    summary = json.loads(
+        (project / "experiments/results/toy/runs/attention__seed_0.json").read_text())
+    assert summary["params"] is None and summary["test_accuracy"] == pytest.approx(0.90)
+    assert summary["cost_error"] == "FileNotFoundError: no checkpoint"
+    markdown = (project / "experiments/results/toy/results.md").read_text()
+    assert "| attention | config=experiments/configs/digits_mixer.py:attention,num_heads=4 | 1 |" \
+        " 90.00 | - | - |" in markdown
 
 
 def test_failed_runs_are_reported_and_finished_ones_kept(project, capsys):

@@ -29,8 +29,17 @@ def build_summary(
         "overrides": run.overrides,
         "command": run.shell_line(),
         **final_metrics(run.workdir),
-        **model_cost(run.workdir),
+        **_cost_or_reason(model_cost, run.workdir),
     }
+
+
+def _cost_or_reason(model_cost: Callable[[str], dict], workdir: str) -> dict:
+    """The model's params/GFLOPs, or None and the reason (the run's results still count)."""
+    try:
+        return model_cost(workdir)
+    except Exception as e:  # noqa: BLE001 - any failure here must not lose a finished run
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        return {"params": None, "gflops_per_image": None, "cost_error": reason}
 
 
 def write_summary(results_dir: str, run: PlannedRun, summary: dict) -> str:
