@@ -1,6 +1,6 @@
 """A small example experiment: attention vs average pooling as the token mixer of
 the same small MetaFormer on the embedded digits data set (2 arms x 2 seeds, 15 epochs;
-a few minutes in all on a 2-core CPU).
+about 3 minutes in all on a 2-core CPU).
 
   mixer-vit experiment digits_mixers            # train, then results in experiments/results/
   mixer-vit experiment digits_mixers --dry-run  # the four `mixer-vit train` lines
