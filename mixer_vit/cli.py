@@ -5,6 +5,7 @@
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
   mixer-vit models [--filter vit_]
   mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
+  mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
 
@@ -30,7 +31,8 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models,bench,import-folder,convert} [flags]\n"
+    "usage: mixer-vit {train,eval,models,bench,import-folder,prepare,convert,experiment} "
+    "[flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
@@ -39,6 +41,7 @@ USAGE = (
     "  prepare NAME [--source DIR] [--data_dir DIR]   (fashion_mnist, sklearn_digits)\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
+    "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
     "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )
@@ -339,6 +342,13 @@ def _import_folder(argv: Sequence[str]) -> int:
     return run_command(_parse(argv, define_flags))
 
 
+def _experiment(argv: Sequence[str]) -> int:
+    from mixer_vit.experiment.command import define_flags, run_command, split_name
+
+    name, rest = split_name(argv)
+    return run_command(name, _parse(rest, define_flags), argv)
+
+
 COMMANDS = {
     "train": _train,
     "eval": _eval,
@@ -347,6 +357,7 @@ COMMANDS = {
     "import-folder": _import_folder,
     "prepare": _prepare,
     "convert": _convert,
+    "experiment": _experiment,
 }
 
 
