@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 from tiny_models import images, random_variables, tiny_model
 
-from mixer_vit.layers import MultiHeadSelfAttention
+from mixer_vit.layers.attention_implementation import (
+    auto_attention_implementation,
+    cpu_tuned_kernels,
+)
 from mixer_vit.layers.image_groups import auto_image_group
 from mixer_vit.layers.kernels import (
     KERNELS,
@@ -55,10 +58,12 @@ def test_cpu_choices_follow_the_switch():
     assert bf16_group() == 16
     with use_kernels("reference"):
         assert bf16_group() == 0
-    attention = MultiHeadSelfAttention(num_heads=2)
-    assert attention._auto_implementation(16, deterministic=False) == "blocked"
+    shape = dict(heads=2, tokens=16, head_dim=8, training=True, dropout_active=False)
+    assert cpu_tuned_kernels()
+    assert auto_attention_implementation(jnp.float32, **shape) == "blocked"
     with use_kernels("reference"):
-        assert attention._auto_implementation(16, deterministic=False) == "xla"
+        assert not cpu_tuned_kernels()
+        assert auto_attention_implementation(jnp.float32, **shape) == "xla"
 
 
 def _jaxpr(fn, *args) -> str:

@@ -94,7 +94,9 @@ class HierarchicalMetaFormerBlock(nn.Module):
             self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, gelu=self.gelu, name="mlp"
         )
         y = gain(mlp(y, deterministic=deterministic), "layer_scale2")
-        return x + drop_path(y, deterministic=deterministic)
+        x = x + drop_path(y, deterministic=deterministic)
+        self.sow("intermediates", "output", x)  # [B, H*W, D]; only when collected
+        return x
 
 
 class ConvLayer(nn.Module):
