@@ -72,13 +72,22 @@ def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
     rows = []
     for name, size, batch, dtype, mode in tqdm(grid, desc="bench", disable=None):
         call, row = prepare_ours(
-            name, mode, dtype, size, batch, scan=options.scan, overrides=options.overrides
+            name,
+            mode,
+            dtype,
+            size,
+            batch,
+            scan=options.scan,
+            overrides=options.overrides,
+            channels=options.channels,
         )
         if not options.vs_timm:
             row = finish_row(row, time_calls(call, options.warmup, options.repeats))
         else:
             # ours and timm's calls alternate, so both see the same machine load
-            reference = prepare_timm(name, mode, dtype, size, batch, options.overrides)
+            reference = prepare_timm(
+                name, mode, dtype, size, batch, options.overrides, options.channels
+            )
             seconds, timm_seconds = time_alternating(
                 [call, reference], options.warmup, options.repeats
             )
