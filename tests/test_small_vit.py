@@ -87,3 +87,22 @@ def test_bench_refuses_zero_channels(capsys):
     args = ["bench", "--models", "vit_mini_p4", "--image_sizes", "28", "--channels", "0"]
     assert cli.main(args) == 2
     assert "--channels must be >= 1" in capsys.readouterr().err
+
+
+def test_small_attention_runs_unblocked_and_equals_the_plain_math():
+    from mixer_vit.layers.blocked_attention import blocked_attention, softmax_attention
+
+    q, k, v, g = (jax.random.normal(jax.random.key(i), (8, 2, 9, 4)) for i in range(4))
+    whole_batch = 8 * 2 * 9 * 9 * 4  # float32 logits of the whole batch
+    for limit, looped in ((whole_batch, False), (whole_batch - 1, True)):
+        attend = jax.jit(
+            lambda q, k, v, limit=limit: blocked_attention(
+                q, k, v, block_bytes=2 * 9 * 9 * 4 * 2, whole_batch_bytes=limit
+            )
+        )
+        assert ("while" in attend.lower(q, k, v).as_text()) == looped
+        out, back = jax.vjp(attend, q, k, v)
+        out_ref, back_ref = jax.vjp(softmax_attention, q, k, v)
+        np.testing.assert_allclose(out, out_ref, rtol=1e-5, atol=1e-6)
+        for a, b in zip(back(g), back_ref(g)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
