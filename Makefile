@@ -7,7 +7,10 @@ CORE := $(VENV)/.installed-core
 TEST := $(VENV)/.installed-test
 WORKDIR ?= workdirs/digits
 
-.PHONY: train test test-slow clean-venv
+GPU := $(VENV)/.installed-gpu
+GPU_CHECK_OUT ?= workdirs/gpu_check/$(shell date -u +%Y%m%dT%H%M%S)
+
+.PHONY: train test test-slow gpu-check clean-venv
 
 $(CORE): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +36,18 @@ test: $(TEST)
 # Only the slow tests (full default training runs, ...).
 test-slow: $(TEST)
 	$(VENV)/bin/python -m pytest -q -n 2 -m slow
+
+# JAX's CUDA 13 plug-in, and torch + timm for the timm rows (PyPI's Linux torch wheel
+# is built with CUDA).
+$(GPU): $(CORE)
+	$(PIP) install -e '.[gpu,parity]'
+	$(PIP) install --no-deps timm==1.0.31
+	touch $(GPU)
+
+# On a machine with an NVIDIA GPU: bench rows, attention kernel, digits training; writes
+# $(GPU_CHECK_OUT)/gpu_check.{json,md} (docs/gpu.md). GPU_CHECK_FLAGS=--smoke: CPU plumbing.
+gpu-check: $(GPU)
+	$(VENV)/bin/python -m mixer_vit.bench.gpu_check --out $(GPU_CHECK_OUT) $(GPU_CHECK_FLAGS)
 
 clean-venv:
 	rm -rf $(VENV)

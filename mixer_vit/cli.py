@@ -4,19 +4,25 @@
       [--config.optim.lr=1e-3 ...]
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
   mixer-vit models [--filter vit_]
+  mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
+  mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
 
 ``mixer-vit COMMAND --help`` lists the command's flags. Flag names may be spelled with
 ``-`` or ``_`` (``--vs-timm``), and ``--no_NAME`` switches a boolean off (absl: ``--noNAME``).
 
-Mistakes a user can fix (unknown model, bad config value, unprepared data set, ...) end
-with one line ``error: ...`` on stderr and exit status 2, without a traceback.
+Mistakes a user can fix (unknown model, bad config value, unprepared data set, a config
+file with a syntax error, ...) raise ``mixer_vit.errors.UserError``; they and command-line
+usage errors end with one line ``error: ...`` on stderr and exit status 2, without a
+traceback. Any other exception (a library ``ValueError`` included) is a bug and keeps its
+traceback. Exit statuses, environment variables and the policy: docs/cli.md.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -25,14 +31,17 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models,bench,import-folder,convert} [flags]\n"
+    "usage: mixer-vit {train,eval,models,bench,import-folder,prepare,convert,experiment} "
+    "[flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
     "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
+    "  prepare NAME [--source DIR] [--data_dir DIR]   (fashion_mnist, sklearn_digits)\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
+    "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
     "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )
@@ -43,7 +52,10 @@ HELP_FLAGS = ("-h", "--help", "-help", "--helpfull", "--helpshort")
 
 def _parse(argv: Sequence[str], define: Callable[[flags.FlagValues], None]) -> flags.FlagValues:
     fv = flags.FlagValues()
-    define(fv)
+    try:
+        define(fv)  # a config flag registers its --config.KEY overrides here
+    except AttributeError as e:  # ml_collections: --config.KEY names no field
+        raise UsageError(_unknown_config_key_message(str(e), argv)) from None
     if any(a in HELP_FLAGS for a in argv):
         # absl groups the flags under their defining module; keep the flags, not the
         # module names, and leave out absl's own --flagfile/--undefok.
@@ -51,7 +63,7 @@ def _parse(argv: Sequence[str], define: Callable[[flags.FlagValues], None]) -> f
         raise HelpRequested("\n".join(line for line in ours.splitlines() if line[:1] == " "))
     argv = _absl_spellings(argv, fv)
     saved_argv = sys.argv
-    # ml_collections registers the --config.KEY override flags by reading sys.argv.
+    # absl-style parsing of sys.argv by libraries; keep it this command's arguments.
     sys.argv = ["mixer-vit", *argv]
     try:
         fv(sys.argv)
@@ -130,6 +142,15 @@ def _define_distributed_flags(fv: flags.FlagValues) -> None:
     )
 
 
+def _apply_xla_cpu_flags() -> None:
+    """The XLA:CPU settings of ``mixer_vit.xla_cpu_flags`` for train/eval, as
+    ``MIXER_VIT_XLA_CPU_FLAGS`` or the measured default for training say (docs/cli.md);
+    before anything starts JAX's backends."""
+    from mixer_vit.xla_cpu_flags import TRAIN_DEFAULT, set_default_xla_cpu_flags
+
+    set_default_xla_cpu_flags(default=TRAIN_DEFAULT)
+
+
 def _start_distributed(fv: flags.FlagValues) -> bool:
     """Joins JAX's distributed runtime when the flags, environment or cluster ask for it
     (before any JAX backend use); returns whether this process prints results."""
@@ -142,15 +163,69 @@ def _start_distributed(fv: flags.FlagValues) -> bool:
     return True
 
 
-def _train(argv: Sequence[str]) -> int:
-    def define(fv):
-        config_flags.DEFINE_config_file(
-            "config",
-            None,
-            "Config file (e.g. experiments/configs/digits.py).",
-            flag_values=fv,
-            lock_config=True,
+CONFIG_HELP = "Config file, FILE.py or FILE.py:ARG (e.g. experiments/configs/digits.py)."
+
+
+def _take_config_flag(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """Splits ``--config FILE`` / ``--config=FILE`` (the last one wins, as in absl) from the
+    other arguments; ``--config.KEY=VALUE`` overrides stay."""
+    spec, rest, args = None, [], list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in ("--config", "-config"):
+            if not args:
+                raise UsageError(
+                    "--config needs a value; e.g. --config experiments/configs/digits.py"
+                )
+            spec = args.pop(0)
+        elif arg.startswith(("--config=", "-config=")):
+            spec = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return spec, rest
+
+
+def check_workdir_target(workdir: str) -> None:
+    """Raises ``UserError`` when ``workdir`` (or the closest of its parents that exists) is
+    not a directory, before anything is written."""
+    from mixer_vit.errors import UserError
+
+    path = os.path.abspath(workdir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(
+            f"--workdir {workdir} is a file; give a directory (created if missing), "
+            f"e.g. --workdir workdirs/run1"
         )
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent) and parent != os.path.dirname(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"--workdir {workdir} lies under the file {parent}; give a directory path")
+
+
+def _train(argv: Sequence[str]) -> int:
+    config_spec, argv = _take_config_flag(argv)
+    config = None
+    if not any(a in HELP_FLAGS for a in argv):
+        if config_spec is None:
+            raise UsageError("missing --config; e.g. --config experiments/configs/digits.py")
+        from mixer_vit.config_file import load_config_file
+
+        config = load_config_file(config_spec)
+
+    def define(fv):
+        if config is None:
+            flags.DEFINE_string("config", None, CONFIG_HELP, flag_values=fv)
+        else:
+            # The --config.KEY=VALUE override flags are registered from these arguments.
+            config_flags.DEFINE_config_dict(
+                "config",
+                config,
+                CONFIG_HELP,
+                flag_values=fv,
+                lock_config=True,
+                sys_argv=["mixer-vit", *argv],
+            )
         flags.DEFINE_string(
             "workdir",
             None,
@@ -160,14 +235,10 @@ def _train(argv: Sequence[str]) -> int:
         _define_distributed_flags(fv)
 
     fv = _parse(argv, define)
-    if fv["config"].value is None or type(fv.config).__name__ == "_ErrorConfig":
-        raise UsageError(
-            f"--config must name a readable config file (got {fv['config'].config_filename!r})"
-            if fv["config"].value is not None
-            else "missing --config; e.g. --config experiments/configs/digits.py"
-        )
     if not fv.workdir:
         raise UsageError("missing --workdir; e.g. --workdir workdirs/digits")
+    check_workdir_target(fv.workdir)
+    _apply_xla_cpu_flags()
     prints = _start_distributed(fv)
     from mixer_vit.train.loop import train_and_evaluate
 
@@ -194,6 +265,7 @@ def _eval(argv: Sequence[str]) -> int:
     fv = _parse(argv, define)
     if not fv.workdir:
         raise UsageError("missing --workdir; e.g. --workdir workdirs/digits")
+    _apply_xla_cpu_flags()
     prints = _start_distributed(fv)
     from mixer_vit.train.evaluate_checkpoint import evaluate_checkpoint
 
@@ -257,10 +329,24 @@ def _bench(argv: Sequence[str]) -> int:
     return run_command(_parse(argv, define_flags))
 
 
+def _prepare(argv: Sequence[str]) -> int:
+    from mixer_vit.data.prepare_command import define_flags, run_command, split_name
+
+    name, rest = split_name(argv)
+    return run_command(name, _parse(rest, define_flags))
+
+
 def _import_folder(argv: Sequence[str]) -> int:
     from mixer_vit.data.import_command import define_flags, run_command
 
     return run_command(_parse(argv, define_flags))
+
+
+def _experiment(argv: Sequence[str]) -> int:
+    from mixer_vit.experiment.command import define_flags, run_command, split_name
+
+    name, rest = split_name(argv)
+    return run_command(name, _parse(rest, define_flags), argv)
 
 
 COMMANDS = {
@@ -269,17 +355,20 @@ COMMANDS = {
     "models": _models,
     "bench": _bench,
     "import-folder": _import_folder,
+    "prepare": _prepare,
     "convert": _convert,
+    "experiment": _experiment,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs one command. From the real command line (``argv`` None) the process first
-    restarts itself once with huge pages for malloc (``mixer_vit.malloc_hugepages``)."""
+    """Runs one command; returns the exit status (0 done, 2 user or usage error, 130
+    interrupted). From the real command line (``argv`` None) a CPU run first restarts
+    itself once with huge pages for malloc (``mixer_vit.malloc_hugepages``)."""
     if argv is None:
         from mixer_vit.malloc_hugepages import reexec_with_malloc_hugepages
 
-        reexec_with_malloc_hugepages(sys.argv[1:])
+        reexec_with_malloc_hugepages()
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("mixer_vit").setLevel(logging.INFO)
@@ -299,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage = next(line for line in USAGE.splitlines() if line.split()[:1] == [command])
         print(f"usage: mixer-vit {' '.join(usage.split())}\n{e}")
         return 0
-    except (UsageError, UserError, ValueError) as e:
+    except (UsageError, UserError) as e:
         message = " ".join(str(e).split("\n")[0].split())
         print(f"error: {message}", file=sys.stderr)
         return 2

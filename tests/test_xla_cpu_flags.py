@@ -1,5 +1,6 @@
 """XLA:CPU flag defaults and the float32-accumulating dense layers (logic and numerics)."""
 
+import os
 import re
 
 import jax
@@ -10,14 +11,19 @@ import pytest
 from mixer_vit.layers.blocked_attention import softmax_attention
 from mixer_vit.layers.dense import dense
 from mixer_vit.layers.low_precision_dot import accumulating_dot_general, accumulating_einsum
+from mixer_vit import xla_cpu_flags
+from mixer_vit.errors import UserError
 from mixer_vit.xla_cpu_flags import (
     DEFAULT_XLA_CPU_FLAGS,
     LOW_PRECISION_OPTIONS,
     LOW_PRECISION_SOFTMAX_OPTIONS,
+    SWITCH_ENV,
+    TRAIN_DEFAULT,
     YNN_FUSION_FLAG,
     compiler_options,
     has_softmax,
     set_default_xla_cpu_flags,
+    settings_enabled,
 )
 
 
@@ -126,3 +132,34 @@ def test_dense_keeps_flax_parameters():
     assert params["kernel"].shape == (3, 5) and params["kernel"].dtype == jnp.float32
     assert params["bias"].shape == (5,)
     assert layer.apply({"params": params}, x).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize(
+    "switch, default, expected",
+    [(None, True, True), (None, False, False), ("auto", False, False), ("", True, True),
+     ("1", False, True), ("on", False, True), ("0", True, False), ("OFF", True, False)],
+)
+def test_switch_env_decides_for_every_command(switch, default, expected):
+    env = {} if switch is None else {SWITCH_ENV: switch}
+    assert settings_enabled(default, env) is expected
+    assert set_default_xla_cpu_flags(env, default=default) is expected
+    assert (YNN_FUSION_FLAG in env.get("XLA_FLAGS", "")) is expected
+    bf16 = compiler_options("bfloat16", "cpu", env)
+    assert bf16 == (LOW_PRECISION_OPTIONS if switch not in ("0", "OFF") else {})
+
+
+def test_switch_env_rejects_other_values():
+    with pytest.raises(UserError, match=f"{SWITCH_ENV}='yes' is not a choice"):
+        settings_enabled(True, {SWITCH_ENV: "yes"})
+
+
+def test_train_and_eval_follow_the_measured_default(monkeypatch):
+    """`mixer-vit train`/`eval` set XLA_FLAGS as TRAIN_DEFAULT or the switch says, before
+    JAX starts (checked on the function the CLI calls, with a fresh environment)."""
+    from mixer_vit import cli
+
+    for switch, expected in ((None, TRAIN_DEFAULT), ("1", True), ("0", False)):
+        monkeypatch.setattr(os, "environ", {} if switch is None else {SWITCH_ENV: switch})
+        monkeypatch.setattr(xla_cpu_flags, "_backends_initialised", lambda: False)
+        cli._apply_xla_cpu_flags()
+        assert (YNN_FUSION_FLAG in os.environ.get("XLA_FLAGS", "")) is expected

@@ -30,7 +30,12 @@ def define_flags(fv: flags.FlagValues) -> None:
         "channels", 3, "Input channels of the images (1 for grey images).", flag_values=fv
     )
     flags.DEFINE_integer("warmup", 2, "Untimed calls after compiling.", flag_values=fv)
-    flags.DEFINE_boolean("vs_timm", False, "Also time timm (PyTorch, CPU).", flag_values=fv)
+    flags.DEFINE_boolean(
+        "vs_timm",
+        False,
+        "Also time timm (PyTorch; on the GPU when JAX and torch both have one).",
+        flag_values=fv,
+    )
     flags.DEFINE_boolean("scan", False, "scan_blocks=True where a model has it.", flag_values=fv)
 
 
@@ -38,6 +43,10 @@ def run_command(fv: flags.FlagValues) -> int:
     from mixer_vit.xla_cpu_flags import set_default_xla_cpu_flags
 
     set_default_xla_cpu_flags()  # before anything starts JAX's backends
+    if fv["vs_timm"].value:
+        from mixer_vit.bench.timm_throughput import share_gpu_memory
+
+        share_gpu_memory()
     from mixer_vit.bench.options import bench_options
     from mixer_vit.bench.run import run_bench
 

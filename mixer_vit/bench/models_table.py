@@ -3,17 +3,18 @@ count and forward GFLOPs per image at its default resolution."""
 
 from __future__ import annotations
 
-import re
-
 from tqdm import tqdm
 
 from mixer_vit.bench.flops import forward_flops_per_image, param_count
-from mixer_vit.models import create_model, list_models, model_default_image_size
+from mixer_vit.models import create_model, model_default_image_size
+from mixer_vit.models.registry import search_models
 
 
 def models_table(pattern: str | None = None, with_flops: bool = True) -> list[dict]:
-    """Rows ``{"name", "image_size", "params", "gflops"}`` (gflops None without flops)."""
-    names = [n for n in list_models() if pattern is None or re.search(pattern, n)]
+    """Rows ``{"name", "image_size", "params", "gflops"}`` (gflops None without flops) of
+    the models whose name the regular expression ``pattern`` matches (``UserError`` when
+    it is not one)."""
+    names = search_models(pattern)
     rows = []
     for name in tqdm(names, desc="models", leave=False, disable=None):
         model = create_model(name)

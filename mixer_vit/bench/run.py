@@ -56,48 +56,57 @@ def measure_peaks(dtypes: tuple[str, ...], description: str) -> dict[str, float]
     return {d: matmul_peak_flops(d) for d in tqdm(dtypes, desc=description, disable=None)}
 
 
-def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
-    if options.vs_timm:
-        from mixer_vit.bench.timm_throughput import import_timm, prepare_timm, timm_name
+def measure_row(
+    options: BenchOptions, name: str, size: int, batch: int, dtype: str, mode: str
+) -> dict[str, Any]:
+    """One row, timed (and timm's alternating with it under ``--vs_timm``); without the
+    utilisation columns, which :func:`complete_row` adds once the peak is known."""
+    call, row = prepare_ours(
+        name,
+        mode,
+        dtype,
+        size,
+        batch,
+        scan=options.scan,
+        overrides=options.overrides,
+        channels=options.channels,
+    )
+    if not options.vs_timm:
+        return finish_row(row, time_calls(call, options.warmup, options.repeats))
+    from mixer_vit.bench.timm_throughput import prepare_timm, timm_name
 
-        import_timm()  # fail at once, with one line, when torch is missing
+    # ours and timm's calls alternate, so both see the same machine load
+    reference = prepare_timm(name, mode, dtype, size, batch, options.overrides, options.channels)
+    seconds, timm_seconds = time_alternating([call, reference], options.warmup, options.repeats)
+    row = finish_row(row, seconds)
+    row["timm_name"] = timm_name(name)
+    for key, value in throughput(timm_seconds, batch).items():
+        row[f"timm_{key}"] = value
+    row["ours_over_timm"] = row["img_per_s"] / row["timm_img_per_s"]
+    row.update(per_round_comparison(seconds, timm_seconds))
+    return row
+
+
+def check_timm(options: BenchOptions) -> None:
+    """With ``--vs_timm``: fail at once, with one line, when torch, timm or a model's
+    timm counterpart is missing."""
+    if options.vs_timm:
+        from mixer_vit.bench.timm_throughput import import_timm, timm_name
+
+        import_timm()
         for name in options.models:
             timm_name(name)
+
+
+def run_bench(options: BenchOptions) -> list[dict[str, Any]]:
+    check_timm(options)
     peaks = measure_peaks(options.dtypes, "matmul peak")
     grid = list(
         itertools.product(
             options.models, options.image_sizes, options.batch_sizes, options.dtypes, options.modes
         )
     )
-    rows = []
-    for name, size, batch, dtype, mode in tqdm(grid, desc="bench", disable=None):
-        call, row = prepare_ours(
-            name,
-            mode,
-            dtype,
-            size,
-            batch,
-            scan=options.scan,
-            overrides=options.overrides,
-            channels=options.channels,
-        )
-        if not options.vs_timm:
-            row = finish_row(row, time_calls(call, options.warmup, options.repeats))
-        else:
-            # ours and timm's calls alternate, so both see the same machine load
-            reference = prepare_timm(
-                name, mode, dtype, size, batch, options.overrides, options.channels
-            )
-            seconds, timm_seconds = time_alternating(
-                [call, reference], options.warmup, options.repeats
-            )
-            row = finish_row(row, seconds)
-            row["timm_name"] = timm_name(name)
-            for key, value in throughput(timm_seconds, batch).items():
-                row[f"timm_{key}"] = value
-            row["ours_over_timm"] = row["img_per_s"] / row["timm_img_per_s"]
-            row.update(per_round_comparison(seconds, timm_seconds))
-        rows.append(row)
+    rows = [measure_row(options, *cell) for cell in tqdm(grid, desc="bench", disable=None)]
     # Measured again after the rows: the better of the two is the device's peak.
     again = measure_peaks(options.dtypes, "matmul peak, again")
     peaks = {dtype: max(flops, again[dtype]) for dtype, flops in peaks.items()}

@@ -116,7 +116,10 @@ def center_crop(height: int, width: int | None = None) -> Op:
         image = example["image"]
         h, w = image.shape[:2]
         if h < height or w < width:
-            raise ValueError(f"center_crop({height}, {width}) of a {h}x{w} image")
+            raise UserError(
+                f"center_crop({height}, {width}) of a {h}x{w} image; crop at most the image "
+                f"size or resize first (e.g. 'resize_small({max(height, width)})|center_crop(...)')"
+            )
         top, left = (h - height) // 2, (w - width) // 2
         return _with_image(example, image[top : top + height, left : left + width])
 

@@ -17,14 +17,18 @@ import tensorflow_datasets as tfds
 
 from mixer_vit.data.digits_builder import SklearnDigits
 from mixer_vit.data.skip_corrupt import SkipCorrupt
+from mixer_vit.errors import UserError
 
 # Data sets whose data ship with an installed package: built offline on demand.
 EMBEDDED_BUILDERS = {"sklearn_digits": SklearnDigits}
 
 _RANDOM_ACCESS_FORMATS = ("array_record", "parquet")
 
+# Data sets that `mixer-vit prepare NAME` builds offline from local files.
+PREPARED_BY_COMMAND = ("fashion_mnist",)
 
-class DatasetNotPreparedError(ValueError):
+
+class DatasetNotPreparedError(UserError):
     """The dataset has no random-access files in the data dir."""
 
 
@@ -47,6 +51,12 @@ def _base_name(name: str) -> str:
 
 
 def _not_prepared(name: str, data_dir: str, why: str) -> DatasetNotPreparedError:
+    if _base_name(name) in PREPARED_BY_COMMAND:
+        return DatasetNotPreparedError(
+            f"Dataset {name!r} is not prepared in {data_dir} ({why}): run "
+            f"`mixer-vit prepare {_base_name(name)} --data_dir {data_dir}` "
+            "or point --config.data.data_dir at a directory that has it."
+        )
     return DatasetNotPreparedError(
         f"Dataset {name!r} is not prepared in {data_dir} ({why}): run "
         f"`tfds build {_base_name(name)} --data_dir {data_dir} --file_format array_record` "

@@ -8,11 +8,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .blocked_attention import DEFAULT_BLOCK_BYTES, blocked_attention, softmax_attention
+from .attention_implementation import auto_attention_implementation
+from .blocked_attention import blocked_attention, softmax_attention
 from .dense import dense_factory
 from .mixers import register_mixer
 
-ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "blocked", "fused")
+ATTENTION_IMPLEMENTATIONS = ("auto", "xla", "blocked", "fused", "cudnn")
+NO_DROPOUT_IMPLEMENTATIONS = ("blocked", "fused", "cudnn")
 
 
 @register_mixer("attention")
@@ -27,11 +29,20 @@ class MultiHeadSelfAttention(nn.Module):
     ``implementation``: ``"xla"`` (plain einsum + softmax, supports ``attn_drop``),
     ``"blocked"`` (the same a few images at a time with the logits recomputed in the
     backward, ``mixer_vit.layers.blocked_attention``: faster on CPU, no attention
-    dropout), ``"fused"`` (``jax.nn.dot_product_attention``, which picks a fused kernel
-    such as cuDNN flash attention on GPU where it applies; no attention dropout), or
-    ``"auto"`` (default: on CPU ``"blocked"`` for training and for inference when one
-    image's logits fit in a block, unless attention dropout is active; else ``"xla"``).
+    dropout), ``"fused"`` (``jax.nn.dot_product_attention`` with its default
+    implementation; no attention dropout), ``"cudnn"`` (the same with
+    ``implementation="cudnn"``: cuDNN flash attention, CUDA GPUs only, float16/bfloat16,
+    head_dim a multiple of 8; no attention dropout), or ``"auto"`` (default: chosen per
+    backend, dtype and shape by
+    ``mixer_vit.layers.attention_implementation.choose_attention_implementation``:
+    cuDNN on a GPU where it applies, blocked attention on CPU, else ``"xla"``).
     All give the same result within float tolerance and have the same parameters.
+
+    Intermediates: when the ``"intermediates"`` collection is mutable
+    (``model.apply(..., mutable=["intermediates"])``), the call runs the ``"xla"`` path
+    and sows the attention weights ``attention_weights [B, H, N, N]`` (after the
+    softmax, before attention dropout; rows sum to 1). Otherwise nothing is sown and the
+    chosen kernel runs.
     """
 
     num_heads: int
@@ -40,15 +51,6 @@ class MultiHeadSelfAttention(nn.Module):
     proj_drop: float = 0.0
     implementation: str = "auto"
     dtype: Any = jnp.float32
-
-    def _auto_implementation(self, tokens: int, deterministic: bool) -> str:
-        """``"blocked"`` on CPU for training (its backward recomputes the logits instead
-        of storing them) and for inference when one image's logits fit in a block (the
-        blocks then stay in cache); otherwise ``"xla"``. Measured in docs/benchmarks.md."""
-        if jax.default_backend() != "cpu" or (self.attn_drop > 0 and not deterministic):
-            return "xla"
-        image_fits = self.num_heads * tokens * tokens * 4 <= DEFAULT_BLOCK_BYTES
-        return "blocked" if not deterministic or image_fits else "xla"
 
     @nn.compact
     def __call__(
@@ -65,22 +67,43 @@ class MultiHeadSelfAttention(nn.Module):
                 f"Attention implementation must be one of "
                 f"{', '.join(ATTENTION_IMPLEMENTATIONS)}, got '{self.implementation}'."
             )
-        if self.implementation in ("fused", "blocked") and self.attn_drop > 0:
+        if self.implementation in NO_DROPOUT_IMPLEMENTATIONS and self.attn_drop > 0:
             raise ValueError(
                 f"Attention implementation '{self.implementation}' has no attention dropout; "
                 "set attn_drop=0 or use implementation='xla' (or 'auto')."
             )
-        implementation = self.implementation
-        if implementation == "auto":
-            implementation = self._auto_implementation(tokens, deterministic)
+        if self.implementation == "cudnn" and jax.default_backend() != "gpu":
+            raise ValueError(
+                "Attention implementation 'cudnn' needs a CUDA GPU, but the backend is "
+                f"'{jax.default_backend()}'; use implementation='auto' or 'xla'."
+            )
         head_dim = dim // self.num_heads
+        collecting = self.is_mutable_collection("intermediates")
+        implementation = self.implementation
+        if collecting:
+            implementation = "xla"  # the only path that forms the weights
+        elif implementation == "auto":
+            implementation = auto_attention_implementation(
+                self.dtype,
+                heads=self.num_heads,
+                tokens=tokens,
+                head_dim=head_dim,
+                training=not deterministic,
+                dropout_active=self.attn_drop > 0 and not deterministic,
+            )
         dense = dense_factory(self.dtype, kernel_init=nn.initializers.xavier_uniform())
 
         qkv = dense(3 * dim, use_bias=self.qkv_bias, name="qkv")(x)
         qkv = qkv.reshape(batch, tokens, 3, self.num_heads, head_dim)
-        if implementation == "fused":
+        if implementation in ("fused", "cudnn"):
             q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # each [B, N, H, head_dim]
-            out = jax.nn.dot_product_attention(q, k, v, scale=head_dim**-0.5)  # [B, N, H, hd]
+            out = jax.nn.dot_product_attention(
+                q,
+                k,
+                v,
+                scale=head_dim**-0.5,
+                implementation="cudnn" if implementation == "cudnn" else None,
+            )  # [B, N, H, hd]
         else:
             # Head-major [B, H, N, hd] operands make both batched dots plain row-major
             # matmuls (weights @ v needs no transposed v); measured ~14% faster on XLA:CPU.
@@ -90,9 +113,13 @@ class MultiHeadSelfAttention(nn.Module):
                 out = blocked_attention(q, k, v)  # [B, H, N, hd]
             else:  # float32 logits [B, H, N, N] whatever the dtype
                 dropout = nn.Dropout(self.attn_drop)
-                out = softmax_attention(
-                    q, k, v, lambda w: dropout(w, deterministic=deterministic)
-                )  # [B, H, N, hd]
+
+                def weights_dropout(weights: jax.Array) -> jax.Array:  # [B, H, N, N]
+                    if collecting:
+                        self.sow("intermediates", "attention_weights", weights)
+                    return dropout(weights, deterministic=deterministic)
+
+                out = softmax_attention(q, k, v, weights_dropout)  # [B, H, N, hd]
             out = jnp.swapaxes(out, 1, 2)  # [B, N, H, hd]
         out = out.reshape(batch, tokens, dim)
 

@@ -44,6 +44,7 @@ class ClassAttention(nn.Module):
         v = dense(dim, use_bias=self.qkv_bias, name="v")(tokens).reshape(batch, num_tokens, *heads)
         logits = jnp.einsum("bqhd,bkhd->bhqk", q * (head_dim**-0.5), k)  # [B, H, 1, 1 + N]
         weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
+        self.sow("intermediates", "attention_weights", weights)  # [B, H, 1, 1 + N]
         weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
         out = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, 1, dim)
 

@@ -55,6 +55,7 @@ class TalkingHeadsAttention(nn.Module):
         logits = dense(self.num_heads, name="proj_l")(logits)  # mix heads before softmax
         weights = jax.nn.softmax(logits.astype(jnp.float32), axis=2).astype(v.dtype)
         weights = dense(self.num_heads, name="proj_w")(weights)  # mix heads after softmax
+        self.sow("intermediates", "attention_weights", jnp.moveaxis(weights, -1, 1))  # [B,H,N,N]
         weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
         out = jnp.einsum("bqkh,bkhd->bqhd", weights, v).reshape(batch, tokens, dim)
 

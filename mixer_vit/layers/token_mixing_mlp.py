@@ -18,7 +18,9 @@ class TokenMixingMlp(nn.Module):
 
     ``[B, N, D] -> [B, N, D]``. Parameters: ``mlp/fc1/kernel [N, tokens_mlp_dim]``,
     ``mlp/fc1/bias``, ``mlp/fc2/kernel [tokens_mlp_dim, N]``, ``mlp/fc2/bias``; the
-    number of tokens N is fixed by the input at init.
+    number of tokens N is fixed by the input at init. The token-mixing weights are these
+    parameters; with the ``"intermediates"`` collection mutable the mixed tokens
+    ``[B, N, D]`` are sown as ``output``.
     """
 
     tokens_mlp_dim: int
@@ -34,4 +36,6 @@ class TokenMixingMlp(nn.Module):
         y = Mlp(self.tokens_mlp_dim, dropout=self.dropout, dtype=self.dtype, name="mlp")(
             y, deterministic=deterministic
         )
-        return jnp.swapaxes(y, 1, 2)  # [B, N, D]
+        y = jnp.swapaxes(y, 1, 2)  # [B, N, D]
+        self.sow("intermediates", "output", y)  # only when collected
+        return y

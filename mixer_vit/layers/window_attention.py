@@ -192,6 +192,7 @@ class WindowAttention(nn.Module):
             mask = shifted_window_mask(padded, window, shift)  # [nW, T, T]
             logits = logits + jnp.asarray(mask)[None, :, None]
         weights = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+        self.sow("intermediates", "attention_weights", weights)  # [B, nW, h, T, T]
         weights = nn.Dropout(self.attn_drop)(weights, deterministic=deterministic)
         out = jnp.einsum("bwhqk,bwkhd->bwqhd", weights, v).reshape(batch, num_windows, area, dim)
 

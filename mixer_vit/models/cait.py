@@ -59,7 +59,9 @@ class ClassAttentionBlock(nn.Module):
             y, deterministic=deterministic
         )
         y = LayerScale(self.layer_scale_init, dtype=self.dtype, name="ls2")(y)
-        return cls + drop_path(y, deterministic=deterministic)
+        cls = cls + drop_path(y, deterministic=deterministic)
+        self.sow("intermediates", "output", cls)  # [B, 1, D]; only when collected
+        return cls
 
 
 class CaiT(nn.Module):

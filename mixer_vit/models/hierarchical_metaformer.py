@@ -88,7 +88,9 @@ class HierarchicalMetaFormerBlock(nn.Module):
         y = block_norm(self.norm, self.norm_eps, self.dtype, "norm2")(x)
         mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
         y = gain(mlp(y, deterministic=deterministic), "layer_scale2")
-        return x + drop_path(y, deterministic=deterministic)
+        x = x + drop_path(y, deterministic=deterministic)
+        self.sow("intermediates", "output", x)  # [B, H*W, D]; only when collected
+        return x
 
 
 class ConvLayer(nn.Module):

@@ -98,7 +98,9 @@ class MetaFormerBlock(nn.Module):
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm2")(x)
         mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
         y = mlp(y, deterministic=deterministic)
-        return x + drop_path(scaled(y, "ls2"), deterministic=deterministic)
+        x = x + drop_path(scaled(y, "ls2"), deterministic=deterministic)
+        self.sow("intermediates", "output", x)  # [B, N, D]; only when collected
+        return x
 
 
 class MetaFormer(nn.Module):
@@ -196,8 +198,8 @@ class MetaFormer(nn.Module):
         super().__post_init__()
 
     def _image_group(self, batch: int, tokens: int, mlp_dim: int) -> int:
-        if self.is_initializing():  # parameters are created ungrouped
-            return 0
+        if self.is_initializing() or self.is_mutable_collection("intermediates"):
+            return 0  # parameters are created, and intermediates sown, ungrouped
         if self.inference_image_group != "auto":
             return self.inference_image_group
         return auto_image_group(batch, tokens * max(mlp_dim, self.embed_dim) * 4, self.dtype)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import re
 from typing import Any, Callable
 
 import flax.linen as nn
+
+from mixer_vit.errors import UserError
 
 DEFAULT_IMAGE_SIZE = 224
 
@@ -49,13 +52,28 @@ def list_models(pattern: str | None = None) -> list[str]:
     return names if pattern is None else [n for n in names if fnmatch.fnmatchcase(n, pattern)]
 
 
+def search_models(regex: str | None = None) -> list[str]:
+    """Sorted registered names that ``regex`` matches anywhere (``re.search``; all when
+    None). Raises a one-line ``UserError`` when ``regex`` is not a regular expression."""
+    if regex is None:
+        return list_models()
+    try:
+        compiled = re.compile(regex)
+    except re.error as e:
+        raise UserError(
+            f"model filter {regex!r} is not a regular expression ({e}); give one such as "
+            "'vit_|mixer_' (a literal bracket is '\\[')"
+        ) from None
+    return [n for n in list_models() if compiled.search(n)]
+
+
 def _entry(name: str) -> _Entry:
     try:
         return _MODELS[name]
     except KeyError:
         close = difflib.get_close_matches(name, list(_MODELS), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
+        raise UserError(
             f"Unknown model '{name}'.{hint} Run `mixer-vit models` to list all models."
         ) from None
 
@@ -74,14 +92,20 @@ def model_fields(name: str) -> list[str]:
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Build the registered model ``name`` (1000 classes unless overridden).
 
-    Raises a one-line ``ValueError`` for an unknown name (with close matches) or an
-    override that is not a field of the model.
+    Raises a one-line ``UserError`` for an unknown name (with close matches), an
+    override that is not a field of the model, or a field value the model's own checks
+    refuse (their ``ValueError``, e.g. ``depth=0``).
     """
     entry = _entry(name)
     valid = model_fields(name)
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"Unknown override(s) {', '.join(unknown)} for model '{name}'; valid overrides: {', '.join(valid)}."
         )
-    return entry.constructor(**overrides)
+    try:
+        return entry.constructor(**overrides)
+    except ValueError as e:  # a model's own field checks (depth >= 1, rates in [0, 1), ...)
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"model '{name}': {e}") from e

@@ -62,7 +62,9 @@ class ResMlpBlock(nn.Module):
         y = Affine(dtype=self.dtype, name="norm2")(x)
         mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
         y = mlp(y, deterministic=deterministic)
-        return x + drop_path(scale(name="layer_scale2")(y), deterministic=deterministic)
+        x = x + drop_path(scale(name="layer_scale2")(y), deterministic=deterministic)
+        self.sow("intermediates", "output", x)  # [B, N, D]; only when collected
+        return x
 
 
 class ResMlp(nn.Module):

@@ -1,0 +1,179 @@
+"""Running the planned runs: skip those with a summary, collect those whose workdir is
+finished, launch the rest (``jobs`` at once), and write each summary as its run lands.
+
+A launch is any blocking ``launch(run, log_path) -> exit status``; the default starts
+``python -m mixer_vit.cli train ...`` with the run's output appended to
+``WORKDIR/train.log``. The train command resumes from the latest checkpoint in its
+workdir, so relaunching an interrupted run continues it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from tqdm import tqdm
+
+from mixer_vit.errors import UserError
+from mixer_vit.experiment import run_summary, workdir_results
+from mixer_vit.experiment.plan import PlannedRun
+
+Launch = Callable[[PlannedRun, str], int]
+
+
+def launch_train_process(run: PlannedRun, log_path: str) -> int:
+    """Runs the train command of ``run`` as a child process; returns its exit status."""
+    with open(log_path, "a") as log:
+        log.write(f"$ {run.shell_line()}\n")
+        log.flush()
+        return subprocess.call(run.process_arguments(), stdout=log, stderr=subprocess.STDOUT)
+
+
+@dataclasses.dataclass
+class Outcome:
+    run: PlannedRun
+    status: str  # "skipped" | "collected" | "trained" | "failed"
+    summary: dict | None = None
+    detail: str = ""
+
+
+def log_path(run: PlannedRun) -> str:
+    return os.path.join(run.workdir, "train.log")
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][-200:] if lines else ""
+
+
+def _accuracy_text(summary: dict) -> str:
+    accuracy = summary.get("test_accuracy")
+    return f"test accuracy {accuracy:.4f}" if accuracy is not None else "no test accuracy"
+
+
+class _Runner:
+    def __init__(self, experiment: str, results_dir: str, launch: Launch, model_cost):
+        self.experiment, self.results_dir = experiment, results_dir
+        self.launch, self.model_cost = launch, model_cost
+
+    def collect(self, run: PlannedRun, status: str) -> Outcome:
+        summary = run_summary.build_summary(self.experiment, run, self.model_cost)
+        run_summary.write_summary(self.results_dir, run, summary)
+        return Outcome(run, status, summary)
+
+    def train(self, run: PlannedRun) -> Outcome:
+        os.makedirs(run.workdir, exist_ok=True)
+        started = time.time()
+        returncode = self.launch(run, log_path(run))
+        workdir_results.record_attempt(run.workdir, started, time.time() - started, returncode)
+        if returncode == 0 and workdir_results.is_finished(run.workdir):
+            return self.collect(run, "trained")
+        detail = f"exit status {returncode}; {log_path(run)}: {_last_line(log_path(run))}"
+        return Outcome(run, "failed", detail=detail)
+
+
+def execute_runs(
+    runs: list[PlannedRun],
+    *,
+    experiment: str,
+    results_dir: str,
+    jobs: int = 1,
+    launch: Launch = launch_train_process,
+    model_cost: Callable[[str], dict] | None = None,
+) -> list[Outcome]:
+    """Brings every run to a summary; returns one ``Outcome`` per run, in ``runs`` order.
+    ``model_cost(workdir)`` gives {"params", "gflops_per_image"} (default: from the
+    workdir's checkpoint, see ``model_cost.py``)."""
+    if model_cost is None:
+        from mixer_vit.experiment.model_cost import model_cost as checkpoint_model_cost
+
+        model_cost = checkpoint_model_cost
+    for run in runs:
+        _check_workdir_settings(run)
+    runner = _Runner(experiment, results_dir, launch, model_cost)
+    outcomes: dict[str, Outcome] = {}
+    to_train = []
+    for run in runs:
+        existing = run_summary.read_summary(results_dir, run)
+        if existing is not None:
+            outcomes[run.key] = Outcome(run, "skipped", existing)
+        elif workdir_results.is_finished(run.workdir):
+            outcomes[run.key] = runner.collect(run, "collected")
+        else:
+            to_train.append(run)
+            continue
+        outcome = outcomes[run.key]
+        tqdm.write(f"{run.key}: {outcome.status} ({_accuracy_text(outcome.summary)})", sys.stderr)
+    outcomes.update(_train_all(runner, to_train, jobs))
+    return [outcomes[run.key] for run in runs]
+
+
+def _check_workdir_settings(run: PlannedRun) -> None:
+    """Raises ``UserError`` when the run's workdir was started with other seed or overrides
+    than the run now has (resuming it would mix two settings)."""
+    config = workdir_results.started_config(run.workdir)
+    if config is None:
+        return
+    differing = workdir_results.config_differences(
+        config, {"seed": run.seed, **run.overrides}
+    )
+    if differing:
+        raise UserError(
+            f"workdir {run.workdir} was started with {differing[0]}; delete it or pass "
+            f"another --root (nothing was run)"
+        )
+
+
+def _train_all(runner: _Runner, runs: list[PlannedRun], jobs: int) -> dict[str, Outcome]:
+    """Trains ``runs``, ``jobs`` at once, with a progress line per run."""
+    outcomes: dict[str, Outcome] = {}
+    if not runs:
+        return outcomes
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(runner.train, run): run for run in runs}
+        bars: dict[str, tqdm] = {}
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = concurrent.futures.wait(pending, timeout=1.0)
+                for future, run in futures.items():
+                    if future in done or future.running():
+                        if run.key not in bars:  # (a tqdm without total has no truth value)
+                            bars[run.key] = _new_bar(run)
+                        bar = bars[run.key]
+                    if future in done:
+                        outcomes[run.key] = future.result()
+                        _finish_bar(bars.pop(run.key), outcomes[run.key])
+                    elif future.running():
+                        bar.update(max(0, workdir_results.last_logged_step(run.workdir) - bar.n))
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise
+        finally:
+            for bar in bars.values():
+                bar.close()
+    return outcomes
+
+
+def _new_bar(run: PlannedRun) -> tqdm:
+    return tqdm(desc=run.key, unit="step", dynamic_ncols=True, leave=True, mininterval=1.0)
+
+
+def _finish_bar(bar: tqdm, outcome: Outcome) -> None:
+    if outcome.summary is not None:
+        steps = outcome.summary.get("steps") or bar.n
+        bar.update(max(0, steps - bar.n))
+        bar.set_postfix_str(f"done, {_accuracy_text(outcome.summary)}", refresh=False)
+    else:
+        bar.set_postfix_str(f"FAILED ({outcome.detail.split(';')[0]})", refresh=False)
+    bar.close()

@@ -1,0 +1,67 @@
+"""The runs of an experiment (arm x seed) and the ``mixer-vit train`` command of each."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import sys
+from typing import Any
+
+from mixer_vit.experiment import config_overrides
+from mixer_vit.experiment.spec import ExperimentSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    """One arm x seed: an ordinary training run in its own workdir."""
+
+    arm: str
+    seed: int
+    config: str  # FILE[:ARG], as `mixer-vit train --config` takes it
+    overrides: dict[str, Any]
+    workdir: str
+
+    @property
+    def key(self) -> str:
+        """ARM__seed_S: the name of the run's summary file."""
+        return f"{self.arm}__seed_{self.seed}"
+
+    def train_arguments(self) -> list[str]:
+        """The arguments after ``mixer-vit train``."""
+        return [
+            "--config",
+            self.config,
+            "--workdir",
+            self.workdir,
+            f"--config.seed={self.seed}",
+            *config_overrides.as_flags(self.overrides),
+        ]
+
+    def shell_line(self) -> str:
+        """One shell-quoted ``mixer-vit train ...`` line (for a cluster or by hand)."""
+        return shlex.join(["mixer-vit", "train", *self.train_arguments()])
+
+    def process_arguments(self) -> list[str]:
+        """The same run as a process of this Python (no installed script needed)."""
+        return [sys.executable, "-m", "mixer_vit.cli", "train", *self.train_arguments()]
+
+
+def default_root(spec: ExperimentSpec) -> str:
+    return os.path.join("workdirs", "experiments", spec.name)
+
+
+def plan_runs(spec: ExperimentSpec, seeds: int, root: str) -> list[PlannedRun]:
+    """Every arm x seed 0..seeds-1, arm by arm in the file's order; workdirs
+    ROOT/ARM/seed_S."""
+    return [
+        PlannedRun(
+            arm=arm.name,
+            seed=seed,
+            config=arm.config,
+            overrides=dict(arm.overrides),
+            workdir=os.path.join(root, arm.name, f"seed_{seed}"),
+        )
+        for arm in spec.arms.values()
+        for seed in range(seeds)
+    ]
