@@ -72,6 +72,7 @@ class _Run:
         self.stopped_early = False
         self.meta = {"model": plan.model_identity()}
         self.metrics = StepMetrics()
+        self.window_start = time.perf_counter()  # start of the current logging window
         self.say = tqdm.write if jax.process_index() == 0 else (lambda message: None)
         teacher_model, self.step_args = None, ()
         if plan.step_options.distillation != "none":
