@@ -139,3 +139,16 @@ def test_non_finite_step_found_between_sync_points_and_last_good_checkpoint_kept
     steps = sorted(int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit())
     assert steps and steps[-1] == good, (steps, bad)
     assert f"last good checkpoint is step {good}" in str(synced.value)
+
+
+@pytest.mark.slow
+def test_worker_processes_read_the_same_batches_and_resume(digits_data_dir):
+    from mixer_vit import data
+
+    source = data.open_source("sklearn_digits", "train", digits_data_dir, in_memory=True)
+    workers = data.train_batches(source, global_batch_size=64, seed=0, worker_processes=2)
+    plain = data.train_batches(source, global_batch_size=64, seed=0, num_threads=0)
+    for _ in range(3):
+        np.testing.assert_array_equal(next(workers)["image"], next(plain)["image"])
+    workers.set_state(workers.get_state())
+    np.testing.assert_array_equal(next(workers)["label"], next(plain)["label"])

@@ -20,6 +20,7 @@ from typing import Any
 
 import grain
 import numpy as np
+from absl import flags
 
 from mixer_vit.data.preprocess import to_float_image
 
@@ -75,6 +76,8 @@ def _read_ahead(
     in ``worker_processes`` worker processes when > 0 (each with its own threads)."""
     dataset = batches.to_iter_dataset(_read_options(num_threads, prefetch_batches))
     if worker_processes > 0:
+        if not flags.FLAGS.is_parsed():  # grain's workers read its absl flags (defaults)
+            flags.FLAGS.mark_as_parsed()
         dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_processes))
     return dataset
 
@@ -165,10 +168,7 @@ class TrainIterator(Iterator[Batch]):
         self._preprocess = preprocess
         self._process_index = process_index
         self._process_count = process_count
-        # Per-instance cache; two epochs live at once around an epoch boundary.
-        self._epoch_order = functools.lru_cache(maxsize=2)(
-            functools.partial(epoch_order, self._seed, num_examples=self._num_examples)
-        )
+        self._epoch_order = self._epoch_order_cache()
         self._fingerprint = {
             "seed": self._seed,
             "global_batch_size": global_batch_size,
@@ -188,6 +188,20 @@ class TrainIterator(Iterator[Batch]):
         steps = grain.MapDataset.range(step, self._total_steps).map(self._batch_at_step)
         self._iterator = iter(_read_ahead(steps, *self._reader))
         self._step = step
+
+    def _epoch_order_cache(self):
+        """Per-instance cache; two epochs live at once around an epoch boundary."""
+        return functools.lru_cache(maxsize=2)(
+            functools.partial(epoch_order, self._seed, num_examples=self._num_examples)
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a grain worker process needs to read batches (no iterator, no cache)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_iterator", "_epoch_order")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._epoch_order = self._epoch_order_cache()
 
     @property
     def step(self) -> int:

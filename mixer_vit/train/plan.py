@@ -10,6 +10,7 @@ loop then only reads the plan.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any
@@ -156,9 +157,13 @@ class RunPlan:
             randaugment_magnitude=aug.randaugment_magnitude,
         )
 
-    def preprocess(self, example):
-        """uint8 image -> normalised float32, as the config's data.mean / data.std say."""
-        return data.to_float_image(example, self.config.data.mean, self.config.data.std)
+    @property
+    def preprocess(self):
+        """uint8 image -> normalised float32, as the config's data.mean / data.std say (a
+        picklable function, for grain worker processes)."""
+        return functools.partial(
+            data.to_float_image, mean=self.config.data.mean, std=self.config.data.std
+        )
 
 
 def _augment_options_set(augment: ml_collections.ConfigDict) -> bool:
