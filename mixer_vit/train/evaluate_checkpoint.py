@@ -7,7 +7,6 @@ import os
 
 import jax
 
-from mixer_vit import data
 from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.evaluate import evaluate
@@ -51,13 +50,7 @@ def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> di
         state, _ = ckpt.restore(step, run.init_state())
     finally:
         ckpt.close()
-    batches = data.eval_batches(
-        run.open_split(split),
-        global_batch_size=config.train.global_batch_size,
-        preprocess=run.eval_preprocess(),
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
+    batches = run.eval_batches(split)
     eval_step = make_eval_step(
         run.model, run.mesh, use_ema=run.evaluate_with_ema, state_sharding=run.state_sharding()
     )

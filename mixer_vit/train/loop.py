@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from mixer_vit import data, parallel
+from mixer_vit import parallel
 from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
@@ -46,13 +46,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns the
     final test metrics (``accuracy``, ``loss``, ``count``) plus ``steps``."""
     plan = plan_run(config)  # every bad value raises here, before anything is written
+    teacher = None
+    if plan.step_options.distillation != "none":
+        teacher = load_teacher(
+            config.distill.teacher_workdir, plan.model.num_classes, plan.image_shape
+        )
     ckpt = plan.open_checkpointer(workdir)
     start_step = check_resumable(ckpt, plan, workdir)
     os.makedirs(workdir, exist_ok=True)
     _write_config(config, workdir, resuming=start_step > 0)
     writer = MetricsWriter(workdir)
     try:
-        return _Run(plan, workdir, ckpt, writer).train(start_step)
+        return _Run(plan, workdir, ckpt, writer, teacher).train(start_step)
     finally:
         ckpt.wait()
         ckpt.close()
@@ -62,7 +67,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 class _Run:
     """One training invocation: the plan, the compiled steps and the state that changes."""
 
-    def __init__(self, plan: RunPlan, workdir: str, ckpt: Checkpointer, writer: MetricsWriter):
+    def __init__(
+        self,
+        plan: RunPlan,
+        workdir: str,
+        ckpt: Checkpointer,
+        writer: MetricsWriter,
+        teacher: tuple | None = None,
+    ):
         config = plan.config
         self.plan, self.config, self.workdir, self.ckpt, self.writer = (
             plan, config, workdir, ckpt, writer
@@ -75,10 +87,8 @@ class _Run:
         self.window_start = time.perf_counter()  # start of the current logging window
         self.say = tqdm.write if jax.process_index() == 0 else (lambda message: None)
         teacher_model, self.step_args = None, ()
-        if plan.step_options.distillation != "none":
-            teacher_model, teacher_variables = load_teacher(
-                config.distill.teacher_workdir, plan.model.num_classes, plan.image_shape
-            )
+        if teacher is not None:  # (model, variables) of a distillation teacher
+            teacher_model, teacher_variables = teacher
             self.step_args = (jax.device_put(teacher_variables, parallel.replicated(plan.mesh)),)
         self.train_step = make_train_step(
             plan.model,
@@ -95,22 +105,9 @@ class _Run:
             use_ema=plan.evaluate_with_ema,
             state_sharding=plan.state_sharding(),
         )
-        augment, preprocess = plan.train_pipeline()
-        reading = plan.reading
-        host_batches = data.train_batches(
-            plan.open_split(config.data.train_split),
-            global_batch_size=plan.global_batch_size,
-            seed=config.seed,
-            preprocess=preprocess,
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-            augment=augment,
-            repeats=config.data.augment.repeats,
-            num_threads=reading.num_threads,
-            prefetch_batches=reading.prefetch_batches,
-            worker_processes=reading.worker_processes,
+        self.batches = DeviceBatches(
+            plan.train_batches(), plan.mesh, plan.reading.device_prefetch
         )
-        self.batches = DeviceBatches(host_batches, plan.mesh, reading.device_prefetch)
         self.state = plan.init_state()
 
     def train(self, start_step: int) -> dict[str, float]:
@@ -190,15 +187,7 @@ class _Run:
                 self.checkpoint(self.best, step)
 
     def evaluate_split(self, split: str, predictions: list | None = None) -> dict[str, float]:
-        batches = data.eval_batches(
-            self.plan.open_split(split),
-            global_batch_size=self.plan.global_batch_size,
-            preprocess=self.plan.eval_preprocess(),
-            process_index=jax.process_index(),
-            process_count=jax.process_count(),
-            num_threads=self.plan.reading.num_threads,
-            prefetch_batches=self.plan.reading.prefetch_batches,
-        )
+        batches = self.plan.eval_batches(split)
         return evaluate(self.state, self.eval_step, batches, self.plan.mesh, predictions)
 
     # -- checkpoint: only states whose steps were all finite -----------------------------

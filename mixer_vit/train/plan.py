@@ -113,6 +113,36 @@ class RunPlan:
         unreadable examples skipped with a warning if data.skip_corrupt)."""
         return open_data_split(self.config, self.data_dir, split)
 
+    def train_batches(self) -> data.TrainIterator:
+        """This process's shuffled training batches (host numpy), read as ``reading`` says;
+        ``[global_batch_size // process_count, ...]`` each."""
+        augment, preprocess = self.train_pipeline()
+        return data.train_batches(
+            self.open_split(self.config.data.train_split),
+            global_batch_size=self.global_batch_size,
+            seed=self.config.seed,
+            preprocess=preprocess,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            augment=augment,
+            repeats=self.config.data.augment.repeats,
+            num_threads=self.reading.num_threads,
+            prefetch_batches=self.reading.prefetch_batches,
+            worker_processes=self.reading.worker_processes,
+        )
+
+    def eval_batches(self, split: str) -> data.EvalBatches:
+        """Every example of ``split`` once, in padded, masked batches (this process's rows)."""
+        return data.eval_batches(
+            self.open_split(split),
+            global_batch_size=self.global_batch_size,
+            preprocess=self.eval_preprocess(),
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            num_threads=self.reading.num_threads,
+            prefetch_batches=self.reading.prefetch_batches,
+        )
+
     def train_pipeline(self):
         """(augment, preprocess) for the train iterator: the ``data.train_pp`` spec when
         set, else ``data.augment`` options + the mean/std conversion."""

@@ -61,7 +61,8 @@ class StepMetrics:
         self._fetched = []
         if not rows:
             return {"steps": 0}
-        return {**{key: float(np.mean([r[key] for r in rows])) for key in rows[0]}, "steps": len(rows)}
+        means = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
+        return {**means, "steps": len(rows)}
 
 
 def non_finite_error(bad: NonFiniteStep, checkpoints, directory: str) -> UserError:
