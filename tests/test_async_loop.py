@@ -105,8 +105,8 @@ def test_device_batches_run_ahead_and_resume_at_the_next_unused_batch(tiny_confi
     np.testing.assert_array_equal(np.asarray(next(resumed)["label"]), expected[3])
 
 
-def _diverging(tiny_config, every):
-    config = tiny_config(log_every_steps=every, checkpoint_every_steps=every)
+def _diverging(tiny_config, every, checkpoint_every=None):
+    config = tiny_config(log_every_steps=every, checkpoint_every_steps=checkpoint_every or every)
     config.optim.name = "sgd"
     config.optim.lr = 30.0
     config.optim.schedule = "constant"
@@ -125,7 +125,7 @@ def test_non_finite_step_found_between_sync_points_and_last_good_checkpoint_kept
 ):
     # Checked every step, the first non-finite step is known exactly ...
     with pytest.raises(UserError, match="non-finite at step") as every_step:
-        train_and_evaluate(_diverging(tiny_config, 1), str(tmp_path / "each"))
+        train_and_evaluate(_diverging(tiny_config, 1, 1000), str(tmp_path / "each"))
     bad = _bad_step(every_step.value)
     every = 4
     assert bad > every + 1, "the diverging run must pass a checkpoint first"
