@@ -53,6 +53,22 @@ def test_bad_name_is_a_one_line_error():
     assert kernels_setting() == "auto"
 
 
+def test_config_value_sets_the_switch():
+    """``model.kernels`` from a config reaches the layer switch; a bad value is a
+    ``UserError`` (one line, exit 2 on the command line)."""
+    from mixer_vit.errors import UserError
+    from mixer_vit.train.kernels_switch import apply_kernels
+
+    try:
+        apply_kernels("reference")
+        assert resolved_kernels() == "reference" and not cpu_tuned_active()
+        with pytest.raises(UserError, match="model.kernels must be one of"):
+            apply_kernels("fast")
+        assert kernels_setting() == "reference"
+    finally:
+        set_kernels("auto")
+
+
 def test_cpu_choices_follow_the_switch():
     bf16_group = lambda: auto_image_group(32, 2**20, jnp.bfloat16)  # noqa: E731
     assert bf16_group() == 16
