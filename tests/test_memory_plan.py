@@ -20,11 +20,11 @@ def test_fit_predicts_the_compiled_step_at_another_depth_and_batch(plan):
     tx = optax.adamw(1e-4, weight_decay=0.05)
     model = memory_plan.build("vit_ti16", **{**OVERRIDES, "depth": 6})
     # Depth: linear in XLA's buffers, so 1-2 blocks extrapolate to 6 closely.
-    measured = memory_plan.compiled_temp_bytes(model, tx, 32, batch=16)
-    assert abs(plan.temp_bytes(6, 16) - measured) <= 0.02 * measured
-    # Batch: XLA's buffers grow a little faster than linearly between the fitted batches.
-    measured = memory_plan.compiled_temp_bytes(model, tx, 32, batch=8)
-    assert abs(plan.temp_bytes(6, 8) - measured) <= 0.1 * measured
+    measured = memory_plan.compiled_temp_bytes(model, tx, 32, batch=32)
+    assert abs(plan.temp_bytes(6, 32) - measured) <= 0.02 * measured
+    # Batch: XLA's buffers grow a little faster than linearly beyond the fitted batches.
+    measured = memory_plan.compiled_temp_bytes(model, tx, 32, batch=48)
+    assert abs(plan.temp_bytes(6, 48) - measured) <= 0.1 * measured
 
 
 def test_state_is_parameters_plus_two_adam_moments(plan):

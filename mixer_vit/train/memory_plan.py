@@ -9,11 +9,14 @@ activations in ``--dtype``) at ``--image_size``, from two measured parts:
   ``abstract_train_state`` gives for the model;
 * the step's temporary buffers (activations kept for the backward pass, gradients, the
   optimizer's intermediates): XLA's ``memory_analysis()`` of the compiled train step of a
-  1- and a 2-block copy of the model at batch 4 and 16, fitted as
+  1- and a 2-block copy of the model at batch 16 and 32, fitted as
   ``temp(L, b) = c0 + c1 L + c2 b + c3 L b`` and extrapolated to the model's depth ``L``
   and per-device batch ``b``. The compiler of the backend this runs on decides what is
   kept, so the numbers are that backend's (CPU keeps bfloat16 activations in float32;
-  run it on the GPU for GPU numbers).
+  run it on the GPU for GPU numbers). On CPU a batch whose whole ``[B, H, N, N]``
+  attention logits fit in 8 MiB runs attention unblocked and keeps them
+  (``mixer_vit.layers.blocked_attention``); the fit uses batches above that for ViT-sized
+  models, as do the batches that decide what fits.
 
 Data parallel keeps the whole state and the whole per-layer gradient on every device.
 FSDP over ``n`` devices keeps ``1/n`` of the state and of the per-layer temporaries
@@ -40,8 +43,9 @@ from mixer_vit.train.step import make_train_step
 
 GB = 1e9
 # Per-device batches the temporaries are fitted at: XLA's buffers grow a little faster
-# than linearly with the batch (ViT-B/16 bf16 on CPU: a fit at batch 1-2 was 9% low at 32).
-FIT_BATCHES = (4, 16)
+# than linearly with the batch (ViT-B/16 bf16 on CPU: a fit at batch 1-2 was 9% low at 32),
+# and on CPU small batches take the unblocked attention path, which keeps more.
+FIT_BATCHES = (16, 32)
 
 # ViTs past the registry, from the scaling papers (Zhai et al. 2022; Dehghani et al. 2023):
 # name -> (registered base, overrides). ViT-22B is counted as a plain ViT of its shape.
