@@ -1,0 +1,104 @@
+"""Fine-tuning ViT-B/16, pre-trained on ImageNet-21k (the official checkpoint), on
+CIFAR-10 at 384x384: Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words", the
+transfer setting of its appendix::
+
+  mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz \\
+      --image_size 384 --num_classes 10 --out weights/vit_b16_i21k_384_cifar10
+  mixer-vit train --config experiments/configs/cifar10_finetune_vit.py \\
+      --workdir workdirs/vit_b16_cifar10
+
+Published CIFAR-10 top-1 (test): ViT-B/16 **98.13** (pre-trained on ImageNet-21k,
+fine-tuned at 384).
+
+The recipe: SGD with momentum 0.9, no weight decay, batch 512, gradient clipping at
+global norm 1.0, 10,000 steps (103 epochs of 50,000 images at 97 steps each: 9,991
+steps here) with a 500-step linear warm-up and cosine decay, learning rate picked from
+{0.001, 0.003, 0.01, 0.03} on a held-out 2% of the training set (0.03 here; sweep it with
+``--config.optim.lr``), no label smoothing, no mixup, no dropout; the training images are
+resized to 448 and randomly cropped to 384 (here: an aspect-1 random crop of 73.47% of
+the area, (384/448)^2, resized to 384, which is the same up to interpolation) and flipped;
+test images resized to 384; pixel values in [-1, 1]. The head is new (zero-initialised
+in the paper) and the position embeddings are resampled from 14x14 to 24x24 by
+``mixer-vit convert --image_size 384``.
+
+Hardware: 8 GPUs, data parallel (``mesh.fsdp=1``), 64 images per device (577 tokens: a
+384 image costs ~3.5x a 224 one; ~0.8 GB of activations per image in float32 per the
+docs/scale_out.md estimate at 224, so one micro-batch fits an 80 GB device), bfloat16
+compute with float32 parameters and optimizer state (``model.dtype``). A TPU slice runs
+the same config with ``data`` over every core.
+
+What this project lacks vs the paper:
+
+* **Starting from the converted weights.** ``mixer-vit convert`` writes the official
+  checkpoint as a directory (``mixer_vit.convert.load_converted`` reads it back), but
+  ``mixer-vit train`` has no config key that initialises a run's parameters from such a
+  directory: as it stands this config trains ViT-B/16 from scratch on CIFAR-10, which is
+  far below 98.13. The missing piece is a ``model.init_from=DIR`` that replaces the
+  initial parameters (all but the head) with the directory's after checking the model
+  identity.
+* The official checkpoints were trained with the tanh-approximate GELU; the model must be
+  built with that GELU to reproduce them.
+* The 2% held-out set for picking the learning rate is a split expression
+  (``data.train_split='train[:98%]'``, ``data.eval_split='train[98%:]'``) where the
+  trainer supports split expressions; this config validates on ``test``, as the paper
+  reports the test accuracy of the chosen learning rate.
+"""
+
+import importlib.util
+import os
+
+import ml_collections
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+IMAGE_SIZE = 384
+CROP_AREA = round((384 / 448) ** 2, 4)  # resize to 448, crop 384: 0.7347 of the area
+
+
+def _common():
+    spec = importlib.util.spec_from_file_location(
+        "full_scale_common", os.path.join(_HERE, "full_scale_common.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def get_config(arg=None):
+    if arg:
+        raise ValueError(f"cifar10_finetune_vit.py takes no argument, got {arg!r}")
+    common = _common()
+    config = common.base_config()
+    config.model.name = "vit_b16"
+    config.model.overrides = ml_collections.ConfigDict(dict(dropout_rate=0.0, drop_path_rate=0.0))
+    common.use_bfloat16_compute(config)
+    common.use_data_parallel_mesh(config, grad_accum_steps=1)
+
+    config.data.name = "cifar10"  # TFDS: 50,000 train / 10,000 test, 32x32x3
+    config.data.train_split = "train"
+    config.data.eval_split = "test"
+    config.data.test_split = "test"
+    config.data.in_memory = True  # 150 MB of uint8 images
+    config.data.train_pp = (
+        f"random_resized_crop({IMAGE_SIZE}, {CROP_AREA}, {CROP_AREA}, 1.0, 1.0)"
+        "|flip|value_range(-1,1)"
+    )
+    config.data.eval_pp = f"resize({IMAGE_SIZE})|value_range(-1,1)"
+
+    config.train.global_batch_size = 512
+    config.train.num_epochs = 103  # 97 steps an epoch: 9,991 steps (the paper: 10,000)
+    config.train.checkpoint_every_steps = 1000
+
+    config.optim.name = "sgd"
+    config.optim.lr = 0.03
+    config.optim.momentum = 0.9
+    config.optim.nesterov = False
+    config.optim.weight_decay = 0.0
+    config.optim.warmup = "500"
+    config.optim.schedule = "cosine"
+    config.optim.end_lr_factor = 0.0
+    config.optim.grad_clip_norm = 1.0
+
+    config.loss.name = "softmax"
+    config.loss.label_smoothing = 0.0
+    return config
