@@ -23,6 +23,7 @@ from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.train.config_checks import check_config, check_image_size
+from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
@@ -45,9 +46,10 @@ class RunSetup:
     step_options: StepOptions
 
     def init_state(self) -> TrainState:
-        """The initial state, created directly with ``state_sharding()``."""
+        """The initial state, created directly with ``state_sharding()``; parameters from
+        ``model.init_from`` (converted weights) when it is set."""
         rng = jax.random.PRNGKey(self.config.seed)
-        return create_train_state(
+        state = create_train_state(
             self.model,
             self.tx,
             self.image_shape,
@@ -55,6 +57,17 @@ class RunSetup:
             self.state_sharding(),
             with_ema=self.step_options.ema_decay > 0,
         )
+        init_from = self.config.model.get("init_from")
+        if init_from:
+            state = with_initial_weights(
+                state,
+                init_from,
+                self.config.model.name,
+                self.model,
+                self.image_shape[0],
+                fresh=self.config.model.get("init_fresh", ""),
+            )
+        return state
 
     def state_sharding(self) -> TrainState:
         """A ``NamedSharding`` for every leaf of the train state, from the parameter rules
@@ -88,9 +101,13 @@ class RunSetup:
 
     def model_identity(self) -> dict[str, Any]:
         """What decides the shapes of a checkpoint's parameters (JSON form): the model name,
-        its overrides, the number of classes and the input image shape."""
+        its overrides, the number of classes and the input image shape (not where its
+        initial weights came from: ``model.init_from``)."""
+        model = {
+            k: v for k, v in self.config.model.to_dict().items() if k not in INITIAL_WEIGHTS_KEYS
+        }
         identity = {
-            **self.config.model.to_dict(),
+            **model,
             "num_classes": self.num_classes,
             "image_shape": list(self.image_shape),
         }
