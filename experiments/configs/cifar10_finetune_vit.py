@@ -2,8 +2,8 @@
 CIFAR-10 at 384x384: Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words", the
 transfer setting of its appendix::
 
-  mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz \\
-      --image_size 384 --num_classes 10 --out weights/vit_b16_i21k_384_cifar10
+  mixer-vit convert --model vit_b16 --from big_vision --weights VIT_B16_I21K.npz \\
+      --image_size 384 --num_classes 21843 --out weights/vit_b16_i21k_384
   mixer-vit train --config experiments/configs/cifar10_finetune_vit.py \\
       --workdir workdirs/vit_b16_cifar10
 
@@ -17,9 +17,10 @@ steps here) with a 500-step linear warm-up and cosine decay, learning rate picke
 ``--config.optim.lr``), no label smoothing, no mixup, no dropout; the training images are
 resized to 448 and randomly cropped to 384 (here: an aspect-1 random crop of 73.47% of
 the area, (384/448)^2, resized to 384, which is the same up to interpolation) and flipped;
-test images resized to 384; pixel values in [-1, 1]. The head is new (zero-initialised
-in the paper) and the position embeddings are resampled from 14x14 to 24x24 by
-``mixer-vit convert --image_size 384``.
+test images resized to 384; pixel values in [-1, 1]. The position embeddings are
+resampled from 14x14 to 24x24 by ``mixer-vit convert --image_size 384``; the 21,843-class
+ImageNet-21k head is dropped for a new, zero-initialised 10-class one as in the paper
+(``model.init_fresh='^head/'``: the head keeps this project's zero initialisation).
 
 Hardware: 8 GPUs, data parallel (``mesh.fsdp=1``), 64 images per device (577 tokens: a
 384 image costs ~3.5x a 224 one; ~0.8 GB of activations per image in float32 per the
@@ -28,16 +29,23 @@ compute with float32 parameters and optimizer state (``model.dtype``). A TPU sli
 the same config with ``data`` over every core.
 
 The run starts from the converted checkpoint: ``model.init_from`` names the directory
-``mixer-vit convert`` wrote (``weights/vit_b16_i21k_384_cifar10`` by default; set
+``mixer-vit convert`` wrote (``weights/vit_b16_i21k_384`` by default; set
 ``--config.model.init_from=DIR``); a missing directory or one converted for another
-model, resolution or class count stops the run before the first step with the
-``convert`` command to run. The official checkpoints were trained with the
-tanh-approximate GELU; the model is built with it where the model has a ``gelu`` field.
+model or resolution stops the run before the first step, naming the difference. The
+official checkpoints were trained with the tanh-approximate GELU; the model is built with
+it where the model has a ``gelu`` field.
+
+Which checkpoint: ``convert`` maps every key of an official ViT .npz or refuses it. The
+original ImageNet-21k ``ViT-B_16.npz`` behind the 98.13 also holds a ``pre_logits``
+layer (a 768x768 representation layer the paper drops for fine-tuning), which
+``convert`` reports as unmapped and refuses: dropping it is not supported yet. An
+ImageNet-21k ViT-B/16 checkpoint without that layer (the later "AugReg" releases are
+believed to have none; check with ``convert``, which names any unmapped key) converts as
+above.
 
 What differs from the paper:
 
 * 9,991 steps instead of 10,000 (whole epochs).
-* The head comes from ``mixer-vit convert --num_classes 10``, not zero-initialised.
 * The 2% held-out set for picking the learning rate is a split expression
   (``data.train_split='train[:98%]'``, ``data.eval_split='train[98%:]'``) where the
   trainer supports split expressions; this config validates on ``test``, as the paper
@@ -55,7 +63,7 @@ from mixer_vit.models.registry import model_fields
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 IMAGE_SIZE = 384
-WEIGHTS = "weights/vit_b16_i21k_384_cifar10"  # the `mixer-vit convert --out` above
+WEIGHTS = "weights/vit_b16_i21k_384"  # the `mixer-vit convert --out` above
 CROP_AREA = round((384 / 448) ** 2, 4)  # resize to 448, crop 384: 0.7347 of the area
 
 
@@ -79,6 +87,7 @@ def get_config(arg=None):
         overrides["gelu"] = "tanh"
     config.model.overrides = ml_collections.ConfigDict(overrides)
     config.model.init_from = WEIGHTS
+    config.model.init_fresh = "^head/"  # a new 10-class head on the 21k-class checkpoint
     common.use_bfloat16_compute(config)
     common.use_data_parallel_mesh(config, grad_accum_steps=1)
 
