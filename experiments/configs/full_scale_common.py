@@ -60,7 +60,7 @@ def use_bfloat16_compute(config):
 
 def use_data_parallel_mesh(config, grad_accum_steps: int = 1):
     """Pure data parallelism on every device (parameters replicated: these models' train
-    state is at most ~1.4 GB), the global batch split into ``grad_accum_steps``
+    state is at most ~1 GB), the global batch split into ``grad_accum_steps``
     micro-batches when one device cannot hold its share at once."""
     config.mesh.fsdp = 1
     config.mesh.model = 1
