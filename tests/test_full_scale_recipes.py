@@ -19,6 +19,7 @@ from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.train import objective
 from mixer_vit.train import step as step_module
+from mixer_vit.train.config_checks import check_config
 from mixer_vit.train.state import create_train_state
 from mixer_vit.train.step import make_train_step
 from mixer_vit.train.step_options import StepOptions
@@ -99,6 +100,7 @@ def _build_model(config, num_classes):
 def test_recipe_schedule_and_optimizer_are_the_papers(spec):
     recipe = RECIPES[spec]
     config = _load(spec)
+    check_config(config)  # the trainer's own validation, before any data set is opened
     assert config.model.name == recipe.model
     if "dtype" in config.model:  # the trainer computes in bfloat16 where it can
         assert config.model.dtype == "bfloat16"
