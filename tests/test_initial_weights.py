@@ -11,9 +11,17 @@ from mixer_vit import parallel
 from mixer_vit.convert import save_converted
 from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
-from mixer_vit.train import setup
 from mixer_vit.train.initial_weights import with_initial_weights
 from mixer_vit.train.state import create_train_state
+
+try:  # the run plan's module (older trainers: ``setup.prepare``)
+    from mixer_vit.train import plan as run_plan
+
+    make_run = run_plan.plan_run
+except ImportError:
+    from mixer_vit.train import setup as run_plan
+
+    make_run = run_plan.prepare
 
 SIZE = 8
 OVERRIDES = dict(TINY_MODEL, num_classes=10)
@@ -111,13 +119,13 @@ def test_the_run_setup_loads_init_from_and_it_is_not_part_of_the_model_identity(
         calls.append((directory, name, image_size, fresh))
         return state
 
-    monkeypatch.setattr(setup, "with_initial_weights", record)
+    monkeypatch.setattr(run_plan, "with_initial_weights", record)
     config = tiny_config()
-    plain = setup.prepare(config)
+    plain = make_run(config)
     plain.init_state()
     assert calls == []
     config.model.init_from, config.model.init_fresh = "/weights/dir", "^head/"
-    run = setup.prepare(config)
+    run = make_run(config)
     run.init_state()
     assert calls == [("/weights/dir", "vit_ti16", 8, "^head/")]
     assert run.model_identity() == plain.model_identity()
