@@ -20,10 +20,11 @@ IMAGES = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype(np.float32)
 
 
 def _random_params(name, overrides):
-    """Our model with every parameter random (nothing zero), and its logits."""
+    """Our model with every parameter random (nothing zero), and its logits (with the tanh
+    GELU, as the official code and so every converted model)."""
     from mixer_vit.models import create_model
 
-    model = create_model(name, **overrides)
+    model = create_model(name, **overrides, gelu="tanh")
     params = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x)["params"])(IMAGES)
     keys = iter(jax.random.split(jax.random.PRNGKey(1), len(jax.tree.leaves(params))))
     params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(next(keys), p.shape), params)

@@ -146,7 +146,9 @@ def test_images_per_block():
 def test_blocked_attention_equals_plain_values_and_gradients():
     q, k, v, g = (_normal(6, 2, 9, 4) for _ in range(4))
     block_bytes = 2 * 9 * 9 * 4 * 2  # two images per block -> three blocks
-    blocked = lambda q, k, v: blocked_attention(q, k, v, block_bytes=block_bytes)
+    blocked = lambda q, k, v: blocked_attention(
+        q, k, v, block_bytes=block_bytes, whole_batch_bytes=0
+    )
     out, back = jax.vjp(jax.jit(blocked), q, k, v)
     out_ref, back_ref = jax.vjp(softmax_attention, q, k, v)
     np.testing.assert_allclose(out, out_ref, rtol=1e-6, atol=1e-6)
@@ -177,17 +179,18 @@ def test_attention_blocked_equals_xla_and_auto_picks_blocked_on_cpu():
         MultiHeadSelfAttention(2, attn_drop=0.1, implementation="blocked").init(
             jax.random.PRNGKey(0), x, deterministic=True
         )
-    # auto on CPU blocks a batch whose logits exceed the block size (64 x 4 x 64^2 x 4 B
-    # = 4 MiB), and does not block a small one
-    big = jnp.zeros((64, 64, 32))
+    # auto on CPU blocks a batch whose logits exceed the block size and the whole-batch
+    # limit (160 x 4 x 64^2 x 4 B = 10 MiB), and does not block a small one
+    big = jnp.zeros((160, 64, 32))
     auto = MultiHeadSelfAttention(num_heads=4)
     lowered = jax.jit(lambda v, x: auto.apply(v, x, deterministic=True)).lower(variables, big)
     assert "while" in lowered.as_text()
     lowered = jax.jit(lambda v, x: auto.apply(v, x, deterministic=True)).lower(variables, x)
     assert "while" not in lowered.as_text()
     # an image whose logits exceed a block (4 x 300^2 x 4 B = 1.4 MB): plain for
-    # inference, blocked (one image per block, logits recomputed) for training
-    long = jnp.zeros((2, 300, 32))
+    # inference, blocked (one image per block, logits recomputed) for training a batch
+    # beyond the whole-batch limit (8 images: 11.5 MB)
+    long = jnp.zeros((8, 300, 32))
     for deterministic, blocked in ((True, False), (False, True)):
         apply = lambda v, x, d=deterministic: auto.apply(v, x, deterministic=d)
         assert ("while" in jax.jit(apply).lower(variables, long).as_text()) == blocked

@@ -8,13 +8,13 @@ import jax
 import numpy as np
 
 from mixer_vit.train.loop import open_checkpointer, train_and_evaluate
-from mixer_vit.train.setup import prepare
+from mixer_vit.train.plan import plan_run
 
 
 def final_params(config, workdir):
     ckpt = open_checkpointer(config, workdir)
     try:
-        state, _ = ckpt.restore(ckpt.latest_step(), prepare(config).init_state())
+        state, _ = ckpt.restore(ckpt.latest_step(), plan_run(config).init_state())
     finally:
         ckpt.close()
     return jax.device_get(state.params), int(state.step)

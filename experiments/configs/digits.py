@@ -62,10 +62,16 @@ def get_config(arg=None):
     config.model.init_fresh = ""  # regex of parameters kept fresh, e.g. "^head/" (new classes)
     config.model.name, overrides = MODEL_PRESETS[preset]
     config.model.overrides = ml_collections.ConfigDict(overrides)
+    # Compute dtype: float32 | bfloat16 | float16 (parameters stay float32).
+    config.model.dtype = "float32"
+    # Layer kernels: auto (tuned on CPU, reference elsewhere) | reference | cpu_tuned.
+    config.model.kernels = "auto"
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "sklearn_digits"
     config.data.data_dir = placeholder(str)  # default: $TFDS_DATA_DIR or ~/tensorflow_datasets
+    # Split names or TFDS split expressions: "train[:90%]", "train[54000:]",
+    # "train+validation" (e.g. a validation split carved from train).
     config.data.train_split = "train"
     config.data.eval_split = "validation"
     config.data.test_split = "test"
@@ -77,6 +83,10 @@ def get_config(arg=None):
     config.data.train_pp = ""
     config.data.eval_pp = ""
     config.data.skip_corrupt = False  # skip unreadable examples with a warning
+    # Input reading (grain): threads, batches read ahead, worker processes (0: none).
+    config.data.num_threads = 2
+    config.data.prefetch_batches = 4
+    config.data.worker_processes = 0
     # Input-pipeline augmentation of training images (off here: digits are 8x8 glyphs).
     config.data.augment = ml_collections.ConfigDict()
     config.data.augment.crop_scale = ""  # random resized crop, area fractions "low,high"
@@ -95,6 +105,7 @@ def get_config(arg=None):
     config.train.max_checkpoints_to_keep = 3
     config.train.grad_accum_steps = 1  # micro-batches per step (same result, less memory)
     config.train.halt_after_steps = placeholder(int)  # stop this invocation early (resume later)
+    config.train.device_prefetch = 1  # batches copied to the devices ahead of their step
 
     config.optim = ml_collections.ConfigDict()
     config.optim.name = "adamw"

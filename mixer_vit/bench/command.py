@@ -2,7 +2,7 @@
 
   mixer-vit bench --models vit_s16,mixer_s16 --image_sizes 224 --batch_sizes 32 \\
       --dtypes float32,bfloat16 --modes inference,train,train_sam --repeats 5 --warmup 2 \\
-      [--out DIR] [--vs_timm] [--scan] [--override key=value,...]
+      [--channels 3] [--out DIR] [--vs_timm] [--scan] [--override key=value,...]
 
 ``--override`` (for tests and quick looks) passes fields to every model, e.g.
 ``--override patch_size=8,embed_dim=32,depth=1,mixer_kwargs.num_heads=2``; with
@@ -26,6 +26,9 @@ def define_flags(fv: flags.FlagValues) -> None:
     ):
         flags.DEFINE_string(name, default, help_text, flag_values=fv)
     flags.DEFINE_integer("repeats", 5, "Timed calls per row (median, min, max).", flag_values=fv)
+    flags.DEFINE_integer(
+        "channels", 3, "Input channels of the images (1 for grey images).", flag_values=fv
+    )
     flags.DEFINE_integer("warmup", 2, "Untimed calls after compiling.", flag_values=fv)
     flags.DEFINE_boolean(
         "vs_timm",
@@ -51,6 +54,7 @@ def run_command(fv: flags.FlagValues) -> int:
         "models",
         "image_sizes",
         "batch_sizes",
+        "channels",
         "dtypes",
         "modes",
         "repeats",

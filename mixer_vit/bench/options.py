@@ -30,6 +30,7 @@ class BenchOptions:
     models: tuple[str, ...]
     image_sizes: tuple[int, ...]
     batch_sizes: tuple[int, ...]
+    channels: int
     dtypes: tuple[str, ...]
     modes: tuple[str, ...]
     repeats: int
@@ -120,7 +121,11 @@ def check_overrides(models: tuple[str, ...], overrides: dict[str, Any]) -> None:
 
 
 def check_models_trace(
-    models: tuple[str, ...], image_sizes: tuple[int, ...], overrides: dict[str, Any], text: str
+    models: tuple[str, ...],
+    image_sizes: tuple[int, ...],
+    overrides: dict[str, Any],
+    text: str,
+    channels: int = 3,
 ) -> None:
     """Builds and traces (shapes only, one image) each model at each resolution, so a
     resolution the model cannot take, or an ``--override`` value of the wrong kind, fails
@@ -128,7 +133,7 @@ def check_models_trace(
     with_overrides = f" with --override {text}" if overrides else ""
     for name in models:
         for size in image_sizes:
-            image = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+            image = jax.ShapeDtypeStruct((1, size, size, channels), jnp.float32)
             try:
                 model = create_model(name, **overrides)
                 init = functools.partial(model.init, jax.random.PRNGKey(0), train=False)
@@ -164,6 +169,7 @@ def bench_options(**flags: Any) -> BenchOptions:
         models=check_models(flags["models"]),
         image_sizes=int_list("image_sizes", flags["image_sizes"]),
         batch_sizes=int_list("batch_sizes", flags["batch_sizes"]),
+        channels=flags.get("channels", 3),
         dtypes=choices("dtypes", flags["dtypes"], tuple(DTYPES)),
         modes=choices("modes", flags["modes"], MODES),
         repeats=flags["repeats"],
@@ -175,10 +181,16 @@ def bench_options(**flags: Any) -> BenchOptions:
     )
     if options.repeats < 1 or options.warmup < 0:
         raise UserError("--repeats must be >= 1 and --warmup >= 0")
+    if options.channels < 1:
+        raise UserError(f"--channels must be >= 1 (1 for grey images), got {options.channels}")
     check_batches(options.batch_sizes)
     check_overrides(options.models, options.overrides)
     check_models_trace(
-        options.models, options.image_sizes, options.overrides, flags.get("override") or ""
+        options.models,
+        options.image_sizes,
+        options.overrides,
+        flags.get("override") or "",
+        options.channels,
     )
     check_out(options.out)
     return options

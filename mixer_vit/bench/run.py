@@ -62,14 +62,21 @@ def measure_row(
     """One row, timed (and timm's alternating with it under ``--vs_timm``); without the
     utilisation columns, which :func:`complete_row` adds once the peak is known."""
     call, row = prepare_ours(
-        name, mode, dtype, size, batch, scan=options.scan, overrides=options.overrides
+        name,
+        mode,
+        dtype,
+        size,
+        batch,
+        scan=options.scan,
+        overrides=options.overrides,
+        channels=options.channels,
     )
     if not options.vs_timm:
         return finish_row(row, time_calls(call, options.warmup, options.repeats))
     from mixer_vit.bench.timm_throughput import prepare_timm, timm_name
 
     # ours and timm's calls alternate, so both see the same machine load
-    reference = prepare_timm(name, mode, dtype, size, batch, options.overrides)
+    reference = prepare_timm(name, mode, dtype, size, batch, options.overrides, options.channels)
     seconds, timm_seconds = time_alternating([call, reference], options.warmup, options.repeats)
     row = finish_row(row, seconds)
     row["timm_name"] = timm_name(name)

@@ -44,10 +44,14 @@ def build_model(name: str, dtype: str, scan: bool, overrides: dict[str, Any]):
     return create_model(name, **kwargs), scanned
 
 
-def _batch(batch_size: int, image_size: int, num_classes: int) -> dict[str, np.ndarray]:
+def _batch(
+    batch_size: int, image_size: int, num_classes: int, channels: int = 3
+) -> dict[str, np.ndarray]:
+    """Random images ``[B, S, S, channels]`` and labels ``[B]``."""
     rng = np.random.default_rng(0)
+    shape = (batch_size, image_size, image_size, channels)
     return {
-        "image": rng.normal(size=(batch_size, image_size, image_size, 3)).astype(np.float32),
+        "image": rng.normal(size=shape).astype(np.float32),
         "label": rng.integers(0, num_classes, size=batch_size).astype(np.int32),
     }
 
@@ -134,12 +138,14 @@ def prepare_ours(
     batch_size: int,
     scan: bool = False,
     overrides: dict[str, Any] | None = None,
+    channels: int = 3,
 ) -> tuple[Callable[[], Any], dict[str, Any]]:
     """The compiled, blocking call of the row and the row without its timings
     (:func:`finish_row` adds them)."""
     model, scanned = build_model(name, dtype, scan, overrides or {})
     mesh = parallel.make_mesh()
-    batch = _batch(batch_size, image_size, getattr(model, "num_classes", 1000) or 1000)
+    num_classes = getattr(model, "num_classes", 1000) or 1000
+    batch = _batch(batch_size, image_size, num_classes, channels)
     if mode == "inference":
         compile_s, call = _inference(model, batch, mesh, dtype)
     else:
@@ -156,6 +162,7 @@ def prepare_ours(
         "mode": mode,
         "dtype": dtype,
         "image_size": image_size,
+        "channels": channels,
         "batch_size": batch_size,
         "scan_blocks": scanned,
         "devices": jax.device_count(),

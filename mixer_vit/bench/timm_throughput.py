@@ -43,20 +43,29 @@ def import_timm():
         raise UserError(f"--vs_timm needs timm, which did not import ({e}); {INSTALL_HINT}")
 
 
-def timm_name(our_name: str) -> str:
+def _timm_entry(our_name: str):
     from mixer_vit.convert import timm_converters
 
     entries = timm_converters()
     if our_name not in entries:
         raise UserError(f"--vs_timm: no timm counterpart is registered for {our_name!r}")
-    return entries[our_name].timm_name
+    return entries[our_name]
 
 
-def timm_kwargs(image_size: int, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Our ``--override`` values as timm keyword arguments (``mixer_kwargs.x`` -> ``x``)."""
+def timm_name(our_name: str) -> str:
+    return _timm_entry(our_name).timm_name
+
+
+def timm_kwargs(
+    our_name: str, image_size: int, overrides: dict[str, Any], channels: int = 3
+) -> dict[str, Any]:
+    """timm keyword arguments for the row: the registered architecture arguments of
+    ``our_name`` (e.g. a small ViT's ``patch_size``, ``embed_dim``), the resolution and
+    input channels, then our ``--override`` values (``mixer_kwargs.x`` -> ``x``)."""
     kwargs = {k: v for k, v in overrides.items() if not isinstance(v, dict)}
     kwargs.update(overrides.get("mixer_kwargs", {}))
-    return {"img_size": image_size, **kwargs}
+    registered = dict(_timm_entry(our_name).timm_kwargs)
+    return {**registered, "img_size": image_size, "in_chans": channels, **kwargs}
 
 
 def share_gpu_memory(environ=None) -> None:
@@ -123,6 +132,7 @@ def prepare_timm(
     image_size: int,
     batch_size: int,
     overrides: dict[str, Any] | None = None,
+    channels: int = 3,
 ) -> Callable[[], Any]:
     """timm's blocking call for the row: the same model, batch, mode and dtype."""
     timm = import_timm()
@@ -131,12 +141,14 @@ def prepare_timm(
     torch.manual_seed(0)
     try:
         model = timm.create_model(
-            timm_name(name), pretrained=False, **timm_kwargs(image_size, overrides or {})
+            timm_name(name),
+            pretrained=False,
+            **timm_kwargs(name, image_size, overrides or {}, channels),
         )
     except TypeError as e:
         raise UserError(f"--vs_timm: timm could not build {name} with these settings ({e})")
     device = torch_device(torch)
     model = model.to(device)
-    images = torch.randn(batch_size, 3, image_size, image_size, device=device)
+    images = torch.randn(batch_size, channels, image_size, image_size, device=device)
     labels = torch.randint(0, model.num_classes or 1, (batch_size,), device=device)
     return _call(model, torch, mode, dtype, images, labels)

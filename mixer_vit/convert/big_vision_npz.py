@@ -32,6 +32,11 @@ which is the same function), ``blocks_i/{norm1, mixer, norm2, mlp/fc1, mlp/fc2}`
 the fused ``mixer/qkv`` [D, 3D] ordered (q|k|v, heads, head_dim) and ``mixer/proj``,
 ``norm``, ``head``. A position embedding for another patch grid is resampled
 (bilinear). Keys that map nowhere (e.g. vit_jax's ``pre_logits``) are reported.
+
+The official code computes its MLPs with flax's ``nn.gelu``, the tanh approximation, so
+the model is built with :data:`OFFICIAL_OVERRIDES` (``gelu="tanh"``; an explicit
+``gelu`` override wins). With it, converted logits match the official code's to float32
+rounding; with the exact GELU they are ~1e-4 off (tests/test_big_vision_parity.py).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ from mixer_vit.models import create_model, model_default_image_size
 from mixer_vit.models.block_stacking import stack_block_params
 
 Weights = Mapping[str, np.ndarray]
+
+OFFICIAL_OVERRIDES = {"gelu": "tanh"}
+"""Model fields every official ViT / Mixer checkpoint needs (recorded with a converted
+directory by ``mixer-vit convert``, so loading it rebuilds the same model)."""
 
 
 def _unstack_scanned_encoder(weights: Weights) -> dict[str, np.ndarray]:
@@ -224,10 +233,11 @@ def convert_big_vision(
     Returns:
       (model, variables) for ``model.apply(variables, images [B, S, S, C])`` with S =
       ``image_size`` (default: the model's); the position embedding is resampled
-      (bilinear) when the checkpoint's patch grid differs.
+      (bilinear) when the checkpoint's patch grid differs. The model has
+      :data:`OFFICIAL_OVERRIDES` under ``overrides``.
     Raises:
       ConversionError: one line naming missing, unexpected and mis-shaped keys.
     """
-    model = create_model(our_name, **overrides)
+    model = create_model(our_name, **{**OFFICIAL_OVERRIDES, **overrides})
     template = abstract_variables(model, image_size or model_default_image_size(our_name))
     return model, assign_flat(template, big_vision_to_flat(weights, model, template))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jax
 
-from mixer_vit.convert.big_vision_npz import convert_big_vision
+from mixer_vit.convert.big_vision_npz import OFFICIAL_OVERRIDES, convert_big_vision
 from mixer_vit.convert.save_load import check_output_dir, save_converted
 from mixer_vit.convert.timm_registry import convert_timm
 from mixer_vit.convert.tree_assign import ConversionError
@@ -12,6 +12,8 @@ from mixer_vit.convert.weight_files import load_weight_file
 from mixer_vit.models import list_models, model_default_image_size
 
 SOURCES = {"timm": convert_timm, "big_vision": convert_big_vision}
+SOURCE_OVERRIDES = {"timm": {}, "big_vision": OFFICIAL_OVERRIDES}
+"""Model fields a source's weights need, recorded in the converted directory."""
 
 
 def convert_to_directory(
@@ -33,7 +35,9 @@ def convert_to_directory(
     check_output_dir(out_dir)
     weights = load_weight_file(weights_path)
     size = image_size or model_default_image_size(model_name)
-    overrides = {} if num_classes is None else {"num_classes": num_classes}
+    overrides = dict(SOURCE_OVERRIDES[source])
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
     _, variables = SOURCES[source](model_name, weights, image_size=size, **overrides)
     save_converted(out_dir, model_name, overrides, size, variables, f"{source}:{weights_path}")
     count = sum(int(x.size) for x in jax.tree.leaves(variables["params"]))

@@ -27,18 +27,29 @@ TimmConverter = Callable[[Mapping[str, np.ndarray], nn.Module], dict[str, np.nda
 
 @dataclasses.dataclass(frozen=True)
 class TimmEntry:
+    """``timm_kwargs``: keyword arguments of ``timm.create_model`` that make timm's model
+    the same architecture as ours (for a model timm has no named variant of, e.g.
+    ``{"img_size": 28, "patch_size": 4, "embed_dim": 128, ...}``)."""
+
     timm_name: str
     converter: TimmConverter
+    timm_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 _ENTRIES: dict[str, TimmEntry] = {}
 
 
-def register_timm(our_name: str, timm_name: str, converter: TimmConverter) -> None:
-    """Declares that timm's ``timm_name`` converts into our ``our_name`` with ``converter``."""
+def register_timm(
+    our_name: str,
+    timm_name: str,
+    converter: TimmConverter,
+    timm_kwargs: Mapping[str, Any] | None = None,
+) -> None:
+    """Declares that timm's ``timm_name`` (built with ``timm_kwargs``) converts into our
+    ``our_name`` with ``converter``."""
     if our_name in _ENTRIES:
         raise ValueError(f"a timm converter for {our_name!r} is already registered")
-    _ENTRIES[our_name] = TimmEntry(timm_name, converter)
+    _ENTRIES[our_name] = TimmEntry(timm_name, converter, dict(timm_kwargs or {}))
 
 
 def timm_converters() -> dict[str, TimmEntry]:
@@ -56,14 +67,15 @@ def convert_timm(
     our_name: str,
     state_dict: Mapping[str, np.ndarray],
     image_size: int | None = None,
+    channels: int = 3,
     **overrides: Any,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Builds ``our_name`` (with ``overrides``) and fills its variables from a timm state
     dict (numpy arrays, torch layouts).
 
     Returns:
-      (model, variables) ready for ``model.apply(variables, images [B, S, S, 3])`` with
-      S = ``image_size`` (default: the model's default resolution).
+      (model, variables) ready for ``model.apply(variables, images [B, S, S, C])`` with
+      S = ``image_size`` (default: the model's default resolution), C = ``channels``.
     Raises:
       ConversionError: no converter for the model, or keys that don't fit (named).
     """
@@ -73,7 +85,7 @@ def convert_timm(
         )
     model = create_model(our_name, **overrides)
     image_size = image_size or model_default_image_size(our_name)
-    template = abstract_variables(model, image_size)
+    template = abstract_variables(model, image_size, channels)
     converter = _ENTRIES[our_name].converter
     if "image_size" in inspect.signature(converter).parameters:
         flat = converter(state_dict, model, image_size=image_size)

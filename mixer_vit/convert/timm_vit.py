@@ -134,3 +134,13 @@ for _ours, _theirs in VIT_TIMM_NAMES.items():
     register_timm(_ours, _theirs, convert_vit)
 for _ours, _theirs in MIXER_TIMM_NAMES.items():
     register_timm(_ours, _theirs, convert_mixer)
+
+# Models timm has no named variant of: timm's ViT built with these keyword arguments.
+VIT_TIMM_KWARGS = {
+    "vit_mini_p4": (
+        "vit_tiny_patch16_224",
+        dict(img_size=28, patch_size=4, embed_dim=128, depth=6, num_heads=4, num_classes=10),
+    ),
+}
+for _ours, (_theirs, _kwargs) in VIT_TIMM_KWARGS.items():
+    register_timm(_ours, _theirs, convert_vit, _kwargs)

@@ -23,6 +23,7 @@ from mixer_vit.data.preprocess_ops import as_batch_example, make_preprocess
 from mixer_vit.data.sources import (
     DataInfo,
     DatasetNotPreparedError,
+    count_examples,
     data_info,
     default_data_dir,
     ensure_prepared,
@@ -42,6 +43,7 @@ __all__ = [
     "EvalBatches",
     "SklearnDigits",
     "TrainIterator",
+    "count_examples",
     "data_info",
     "default_data_dir",
     "ensure_prepared",

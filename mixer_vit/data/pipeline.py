@@ -20,6 +20,7 @@ from typing import Any
 
 import grain
 import numpy as np
+from absl import flags
 
 from mixer_vit.data.preprocess import to_float_image
 
@@ -58,6 +59,29 @@ def _read_options(num_threads: int, prefetch_batches: int) -> grain.ReadOptions:
     return grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch_batches)
 
 
+def _check_reader_settings(num_threads: int, prefetch_batches: int, worker_processes: int):
+    for name, value in (
+        ("num_threads", num_threads),
+        ("prefetch_batches", prefetch_batches),
+        ("worker_processes", worker_processes),
+    ):
+        if int(value) < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def _read_ahead(
+    batches: grain.MapDataset, num_threads: int, prefetch_batches: int, worker_processes: int
+) -> grain.IterDataset:
+    """``batches`` read ahead by grain: ``num_threads`` threads, ``prefetch_batches`` deep,
+    in ``worker_processes`` worker processes when > 0 (each with its own threads)."""
+    dataset = batches.to_iter_dataset(_read_options(num_threads, prefetch_batches))
+    if worker_processes > 0:
+        if not flags.FLAGS.is_parsed():  # grain's workers read its absl flags (defaults)
+            flags.FLAGS.mark_as_parsed()
+        dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_processes))
+    return dataset
+
+
 def _local_batch_size(global_batch_size: int, process_count: int) -> int:
     if global_batch_size <= 0 or global_batch_size % process_count:
         raise ValueError(
@@ -85,6 +109,8 @@ class TrainIterator(Iterator[Batch]):
       process_index, process_count: this host's slice of each global batch.
       num_threads, prefetch_batches: grain read threads and how many batches
         they read ahead (0 threads: read in the caller's thread).
+      worker_processes: > 0 reads batches in that many grain worker processes (for
+        decoding-heavy pipelines; the source and functions must pickle).
       augment: ``(example, rng) -> example`` applied before ``preprocess``, with
         ``rng = np.random.default_rng([seed, step, row])`` so batches stay a pure
         function of the step (exact resume).
@@ -100,9 +126,9 @@ class TrainIterator(Iterator[Batch]):
     steps_per_epoch`` of epoch ``s // steps_per_epoch``, read in the order
     ``epoch_order(seed, epoch, len(source))``. A batch is a pure function of the
     step, so the whole state is the step: ``get_state``/``set_state`` restore
-    exactly. Batches come from a grain ``MapDataset`` over steps, read ahead by
-    grain's thread pool (``num_threads``, ``prefetch_batches``); its iterator
-    position is the step.
+    exactly. Batches come from a grain ``MapDataset`` over the steps from the current
+    one on, read ahead by grain's threads (and worker processes); ``set_state``
+    rebuilds it from the restored step.
     """
 
     def __init__(
@@ -119,7 +145,9 @@ class TrainIterator(Iterator[Batch]):
         prefetch_batches: int = 4,
         augment: Callable[[Example, np.random.Generator], Example] | None = None,
         repeats: int = 1,
+        worker_processes: int = 0,
     ):
+        _check_reader_settings(num_threads, prefetch_batches, worker_processes)
         self._local_batch_size = _local_batch_size(global_batch_size, process_count)
         self._num_examples = len(source)
         if repeats < 1:
@@ -140,10 +168,7 @@ class TrainIterator(Iterator[Batch]):
         self._preprocess = preprocess
         self._process_index = process_index
         self._process_count = process_count
-        # Per-instance cache; two epochs live at once around an epoch boundary.
-        self._epoch_order = functools.lru_cache(maxsize=2)(
-            functools.partial(epoch_order, self._seed, num_examples=self._num_examples)
-        )
+        self._epoch_order = self._epoch_order_cache()
         self._fingerprint = {
             "seed": self._seed,
             "global_batch_size": global_batch_size,
@@ -152,11 +177,31 @@ class TrainIterator(Iterator[Batch]):
             "process_count": process_count,
             "repeats": repeats,
         }
-        total_steps = sys.maxsize if num_epochs is None else num_epochs * self.steps_per_epoch
-        steps = grain.MapDataset.range(total_steps).map(self._batch_at_step)
-        self._batches = steps.to_iter_dataset(_read_options(num_threads, prefetch_batches))
-        self._iterator = iter(self._batches)
-        self._step = 0
+        self._total_steps = (
+            sys.maxsize if num_epochs is None else num_epochs * self.steps_per_epoch
+        )
+        self._reader = (num_threads, prefetch_batches, worker_processes)
+        self._start_at(0)
+
+    def _start_at(self, step: int) -> None:
+        """Reads on from global batch ``step``."""
+        steps = grain.MapDataset.range(step, self._total_steps).map(self._batch_at_step)
+        self._iterator = iter(_read_ahead(steps, *self._reader))
+        self._step = step
+
+    def _epoch_order_cache(self):
+        """Per-instance cache; two epochs live at once around an epoch boundary."""
+        return functools.lru_cache(maxsize=2)(
+            functools.partial(epoch_order, self._seed, num_examples=self._num_examples)
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a grain worker process needs to read batches (no iterator, no cache)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_iterator", "_epoch_order")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._epoch_order = self._epoch_order_cache()
 
     @property
     def step(self) -> int:
@@ -205,9 +250,7 @@ class TrainIterator(Iterator[Batch]):
         }
         if mismatched:
             raise ValueError(f"Data iterator state does not match (saved, current): {mismatched}")
-        # The grain iterator's position counts the elements (= steps) it returned.
-        self._iterator.set_state({"next_index": int(state["step"])})
-        self._step = int(state["step"])
+        self._start_at(int(state["step"]))
 
 
 class EvalBatches:
@@ -237,6 +280,7 @@ class EvalBatches:
         num_threads: int = 2,
         prefetch_batches: int = 4,
     ):
+        _check_reader_settings(num_threads, prefetch_batches, 0)
         self._local_batch_size = _local_batch_size(global_batch_size, process_count)
         self._global_batch_size = global_batch_size
         self._source = source

@@ -92,19 +92,39 @@ def ensure_prepared(
     return builder
 
 
-def _check_split(builder: tfds.core.DatasetBuilder, split: str) -> None:
-    """Raises a one-line ValueError unless every split named in ``split`` exists.
+SPLIT_FORMS = "'train', 'train[:90%]', 'train[54000:]', 'train[-10%:]', 'train+validation'"
 
-    Accepts TFDS split expressions such as ``"train[:90%]+validation"``.
+
+def split_size(builder: tfds.core.DatasetBuilder, split: str) -> int:
+    """Number of examples of ``split``: a split name or a TFDS split expression.
+
+    Expressions slice and join splits: ``"train[:90%]"`` (first 90%), ``"train[54000:]"``
+    (from example 54000 on), ``"train[-10%:]"`` (last 10%), ``"train+validation"`` (both,
+    in that order). Every split source here (TFDS, the embedded digits, imported image
+    folders) is a TFDS builder, so the same grammar holds for all of them.
+
+    Raises:
+      UserError: a split that does not exist, a malformed expression, or an empty result;
+        the message lists the available splits and the accepted forms.
     """
     available = sorted(builder.info.splits.keys())
-    for part in split.split("+"):
+    for part in str(split).split("+"):
         base = part.split("[")[0].strip()
         if base not in available:
-            raise ValueError(
-                f"Unknown split {base!r} for dataset {builder.info.full_name}; "
-                f"available splits: {', '.join(available)}."
+            raise UserError(
+                f"unknown split {base!r} for data set {builder.info.full_name}; available "
+                f"splits: {', '.join(available)} (slices like {SPLIT_FORMS} work too)"
             )
+    try:
+        size = int(builder.info.splits[split].num_examples)
+    except (ValueError, KeyError, AssertionError) as error:
+        reason = str(error).strip().splitlines()[-1]
+        raise UserError(
+            f"cannot read the split string {split!r} ({reason}); write it like {SPLIT_FORMS}"
+        ) from None
+    if size == 0:
+        raise UserError(f"split {split!r} of {builder.info.full_name} selects no examples")
+    return size
 
 
 def open_source(
@@ -119,7 +139,8 @@ def open_source(
 
     Args:
       name: TFDS name, optionally with config/version (``"ds/cfg:1.0.0"``).
-      split: split name or TFDS split expression (``"train[:10%]"``).
+      split: split name or TFDS split expression (``"train[:10%]"``, see
+        ``split_size``).
       data_dir: TFDS data dir; ``default_data_dir()`` when None.
       in_memory: decode the whole split once and return it as a list, so
         epochs cost no decoding (for small splits: digits, CIFAR).
@@ -134,10 +155,10 @@ def open_source(
 
     Raises:
       DatasetNotPreparedError: see ``ensure_prepared``.
-      ValueError: unknown split (the message lists the available ones).
+      UserError: unknown split or malformed split expression (see ``split_size``).
     """
     builder = ensure_prepared(name, data_dir)
-    _check_split(builder, split)
+    split_size(builder, split)
     source = builder.as_data_source(split=split)
     if skip_corrupt:
         source = SkipCorrupt(source, f"{name}[{split}]")
@@ -159,3 +180,9 @@ def data_info(name: str, data_dir: str | os.PathLike | None = None) -> DataInfo:
         image_shape=tuple(None if d is None else int(d) for d in features["image"].shape),
         split_sizes={split: int(info.splits[split].num_examples) for split in info.splits.keys()},
     )
+
+
+def count_examples(name: str, split: str, data_dir: str | os.PathLike | None = None) -> int:
+    """Examples in ``split`` (name or split expression) of a prepared data set; raises
+    ``UserError`` as ``split_size`` does."""
+    return split_size(ensure_prepared(name, data_dir), split)

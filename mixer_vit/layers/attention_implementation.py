@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from .blocked_attention import DEFAULT_BLOCK_BYTES
+from .kernels import cpu_tuned_active
 
 IMPLEMENTATIONS = ("cudnn", "blocked", "xla")
 """What :func:`choose_attention_implementation` may return."""
@@ -49,10 +50,9 @@ _recorded: dict[tuple, str] = {}
 
 
 def cpu_tuned_kernels() -> bool:
-    """Whether the CPU-tuned attention (blocked) may be used on CPU: always, today.
-
-    The single place to connect a global layer-kernels switch (reference vs tuned)."""
-    return True
+    """Whether the CPU-tuned attention (blocked) may be used on CPU: the layer-kernels
+    switch (``mixer_vit.layers.kernels``; ``"auto"`` is tuned on CPU)."""
+    return cpu_tuned_active()
 
 
 def cudnn_max_head_dim(compute_capability: tuple[int, int]) -> int:

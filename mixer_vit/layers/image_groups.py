@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import jax
 import jax.numpy as jnp
 
+from .kernels import cpu_tuned_active
 from .low_precision_dot import LOW_PRECISION
 
 DEFAULT_GROUP_BYTES = 2**24
@@ -58,11 +59,12 @@ def images_per_group(batch: int, bytes_per_image: int, group_bytes: int) -> int:
 
 
 def auto_image_group(batch: int, bytes_per_image: int, dtype) -> int:
-    """Images per group for grouped inference, 0 for none: on CPU with bfloat16/float16
-    compute, :func:`images_per_group` with :data:`DEFAULT_GROUP_BYTES` (grouping measured
-    ~13% faster there, and neutral for float32, whose slower GEMMs leave memory time
+    """Images per group for grouped inference, 0 for none: with the CPU-tuned kernels
+    (``mixer_vit.layers.kernels``) and bfloat16/float16 compute,
+    :func:`images_per_group` with :data:`DEFAULT_GROUP_BYTES` (grouping measured ~13%
+    faster there, and neutral for float32, whose slower GEMMs leave memory time
     hidden; docs/benchmarks.md). ``bytes_per_image``: the widest activation of one image."""
-    if jax.default_backend() != "cpu" or jnp.dtype(dtype) not in LOW_PRECISION:
+    if not cpu_tuned_active() or jnp.dtype(dtype) not in LOW_PRECISION:
         return 0
     return images_per_group(batch, bytes_per_image, DEFAULT_GROUP_BYTES)
 

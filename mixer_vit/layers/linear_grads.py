@@ -17,13 +17,33 @@ Autodiff of ``y = x @ kernel + bias`` gives the right numbers, but on XLA:CPU (j
 Same arithmetic as autodiff (float32 accumulation, bf16 operands accumulate in float32
 via :func:`mixer_vit.layers.low_precision_dot.accumulating_dot_general`), so parity is unchanged up
 to summation order. Both ops are ordinary JAX: they jit, shard, scan and remat.
+
+Two forms of each op:
+
+* float32 (and wider): ``jax.custom_jvp`` rules, so forward mode (``jax.jvp``,
+  ``jax.jacfwd``) works. Reverse mode transposes the tangent rule, which is written so
+  that its transpose is the backward above: the kernel tangent is a dot on ``[R, C]``
+  rows and the bias tangent is :func:`broadcast_rows`, whose transpose is the
+  :func:`column_sum` GEMM.
+* bf16/f16 operands: ``jax.custom_vjp`` rules (reverse mode only). A transposed tangent
+  rule would hand the float32 accumulator's cotangent to the dots unrounded (a float32
+  GEMM instead of bf16 x bf16 -> f32); the hand-written backward rounds it first, as
+  autodiff of the unfused form does. Forward mode with bf16/f16 compute uses
+  ``kernels="reference"`` (``mixer_vit.layers.kernels``).
+
+``matmul_accumulator`` and ``add_bias`` pick the form from the dtype, and with
+``kernels="reference"`` (or ``"auto"`` off CPU) are plain autodiff math.
 """
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 
+from .kernels import cpu_tuned_active
 from .low_precision_dot import LOW_PRECISION, accumulating_dot_general
 
 ONES_ROWS = 4
@@ -37,9 +57,63 @@ def column_sum(g: jax.Array) -> jax.Array:
     return accumulating_dot_general(ones, rows, (((1,), (0,)), ((), ())))[0]
 
 
-@jax.custom_vjp
+def broadcast_rows(v: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``v [F] -> [..., F]`` (``shape``), written as a GEMM of a ones block whose transpose
+    (the reverse-mode cotangent of ``v``) is :func:`column_sum`'s GEMM."""
+    rows = math.prod(shape[:-1])
+    block = jnp.pad(v[None], ((0, ONES_ROWS - 1), (0, 0)))  # [ONES_ROWS, F], row 0 = v
+    ones = jnp.ones((ONES_ROWS, rows), v.dtype)
+    return jax.lax.dot_general(ones, block, (((0,), (0,)), ((), ()))).reshape(shape)
+
+
+def is_zero(tangent) -> bool:
+    """True for a symbolic-zero tangent (``custom_jvp(..., symbolic_zeros=True)``)."""
+    return isinstance(tangent, SymbolicZero)
+
+
+def sum_tangents(parts: list, like: jax.Array) -> jax.Array:
+    """The sum of the non-zero tangent ``parts``, zeros shaped ``like`` if there are none."""
+    if not parts:
+        return jnp.zeros_like(like)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+@jax.custom_jvp
+def add_bias_jvp(y: jax.Array, bias: jax.Array) -> jax.Array:
+    """``y [..., F] + bias [F]``; reverse mode sums the bias gradient with
+    :func:`column_sum` (float32 form)."""
+    return y + bias
+
+
+def _add_bias_tangent(primals, tangents):
+    y, bias = primals
+    dy, dbias = tangents
+    out = y + bias
+    parts = [] if is_zero(dy) else [dy]
+    if not is_zero(dbias):
+        parts.append(broadcast_rows(dbias, out.shape))
+    return out, sum_tangents(parts, out)
+
+
+add_bias_jvp.defjvp(_add_bias_tangent, symbolic_zeros=True)
+
+
 def add_bias(y: jax.Array, bias: jax.Array) -> jax.Array:
-    """``y [..., F] + bias [F]``; the bias gradient is :func:`column_sum`."""
+    """``y [..., F] + bias [F]``: the tuned gradient form for the dtype (module docstring),
+    or plain autodiff with ``kernels="reference"``."""
+    if not cpu_tuned_active():
+        return y + bias
+    if jnp.result_type(y, bias) in LOW_PRECISION:
+        return add_bias_vjp(y, bias)
+    return add_bias_jvp(y, bias)
+
+
+@jax.custom_vjp
+def add_bias_vjp(y: jax.Array, bias: jax.Array) -> jax.Array:
+    """``y [..., F] + bias [F]``; the bias gradient is :func:`column_sum` (bf16/f16 form)."""
     return y + bias
 
 
@@ -51,7 +125,7 @@ def _add_bias_bwd(_, g):
     return g, column_sum(g)
 
 
-add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+add_bias_vjp.defvjp(_add_bias_fwd, _add_bias_bwd)
 
 
 def _contract_last_first(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -63,11 +137,41 @@ def _contract_last_first(x: jax.Array, kernel: jax.Array) -> jax.Array:
     )
 
 
-@jax.custom_vjp
 def matmul_accumulator(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """``x [..., C] @ kernel [C, F] -> [..., F]`` left in the float32 accumulator when the
     operands are bf16/f16 (so elementwise work that follows runs on it before a single
-    rounding); otherwise in their dtype. Gradients as described above."""
+    rounding); otherwise in their dtype. Gradients as described above (the form for the
+    dtype), or plain autodiff with ``kernels="reference"``."""
+    if not cpu_tuned_active():
+        return _contract_last_first(x, kernel)
+    if jnp.result_type(x, kernel) in LOW_PRECISION:
+        return matmul_accumulator_vjp(x, kernel)
+    return matmul_jvp(x, kernel)
+
+
+@jax.custom_jvp
+def matmul_jvp(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``x [..., C] @ kernel [C, F] -> [..., F]`` (float32 form, forward and reverse mode)."""
+    return _contract_last_first(x, kernel)
+
+
+def _matmul_tangent(primals, tangents):
+    x, kernel = primals
+    dx, dkernel = tangents
+    out = _contract_last_first(x, kernel)
+    parts = [] if is_zero(dx) else [_contract_last_first(dx, kernel)]
+    if not is_zero(dkernel):
+        x_rows = x.reshape(-1, x.shape[-1])  # [R, C]: the kernel cotangent is x_rows^T g
+        parts.append(_contract_last_first(x_rows, dkernel).reshape(out.shape))
+    return out, sum_tangents(parts, out)
+
+
+matmul_jvp.defjvp(_matmul_tangent, symbolic_zeros=True)
+
+
+@jax.custom_vjp
+def matmul_accumulator_vjp(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """:func:`matmul_accumulator` with the hand-written backward (bf16/f16 form)."""
     return _contract_last_first(x, kernel)
 
 
@@ -85,7 +189,7 @@ def _matmul_bwd(residuals, g):
     return grad_x.astype(x.dtype), grad_kernel.astype(kernel.dtype)
 
 
-matmul_accumulator.defvjp(_matmul_fwd, _matmul_bwd)
+matmul_accumulator_vjp.defvjp(_matmul_fwd, _matmul_bwd)
 
 
 def matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:

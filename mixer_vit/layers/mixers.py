@@ -74,6 +74,14 @@ def check_mixer_kwargs(name: str, kwargs: dict[str, Any]) -> None:
         )
 
 
+def with_gelu_form(mixer: str, kwargs: dict[str, Any], gelu: str) -> dict[str, Any]:
+    """``kwargs`` plus ``gelu=gelu`` when the mixer ``mixer`` has a ``gelu`` field (an MLP
+    mixer) and ``kwargs`` does not set it; otherwise ``kwargs`` unchanged."""
+    if "gelu" in kwargs or "gelu" not in mixer_hyperparameters(mixer):
+        return dict(kwargs)
+    return {**kwargs, "gelu": gelu}
+
+
 def make_mixer(mixer: str, **kwargs: Any) -> nn.Module:
     """Instantiate the mixer registered as ``mixer`` with checked keyword attributes.
 

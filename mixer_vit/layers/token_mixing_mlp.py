@@ -20,12 +20,14 @@ class TokenMixingMlp(nn.Module):
     ``mlp/fc1/bias``, ``mlp/fc2/kernel [tokens_mlp_dim, N]``, ``mlp/fc2/bias``; the
     number of tokens N is fixed by the input at init. The token-mixing weights are these
     parameters; with the ``"intermediates"`` collection mutable the mixed tokens
-    ``[B, N, D]`` are sown as ``output``.
+    ``[B, N, D]`` are sown as ``output``. ``gelu``: ``"exact"`` | ``"tanh"``
+    (``mixer_vit.layers.mlp.Mlp``).
     """
 
     tokens_mlp_dim: int
     dropout: float = 0.0
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     @nn.compact
     def __call__(
@@ -33,9 +35,10 @@ class TokenMixingMlp(nn.Module):
     ) -> jax.Array:
         del grid  # mixes all tokens alike; no spatial layout needed
         y = jnp.swapaxes(x, 1, 2)  # [B, D, N]
-        y = Mlp(self.tokens_mlp_dim, dropout=self.dropout, dtype=self.dtype, name="mlp")(
-            y, deterministic=deterministic
+        mlp = Mlp(
+            self.tokens_mlp_dim, dropout=self.dropout, dtype=self.dtype, gelu=self.gelu, name="mlp"
         )
+        y = mlp(y, deterministic=deterministic)
         y = jnp.swapaxes(y, 1, 2)  # [B, N, D]
         self.sow("intermediates", "output", y)  # only when collected
         return y

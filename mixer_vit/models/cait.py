@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from mixer_vit.layers import ClassAttention, DropPath, LayerScale, Mlp, PatchEmbed, layer_norm
 from mixer_vit.layers.classifier_head import classifier_head
+from mixer_vit.layers.gelu import check_gelu
 
 from .metaformer import MetaFormerBlock
 from .registry import register_model
@@ -42,6 +43,7 @@ class ClassAttentionBlock(nn.Module):
     drop_path_rate: float = 0.0
     norm_eps: float = 1e-6
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     @nn.compact
     def __call__(self, patches: jax.Array, cls: jax.Array, *, deterministic: bool) -> jax.Array:
@@ -55,9 +57,10 @@ class ClassAttentionBlock(nn.Module):
         cls = cls + drop_path(y, deterministic=deterministic)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm2")(cls)
-        y = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")(
-            y, deterministic=deterministic
+        mlp = Mlp(
+            self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, gelu=self.gelu, name="mlp"
         )
+        y = mlp(y, deterministic=deterministic)
         y = LayerScale(self.layer_scale_init, dtype=self.dtype, name="ls2")(y)
         cls = cls + drop_path(y, deterministic=deterministic)
         self.sow("intermediates", "output", cls)  # [B, 1, D]; only when collected
@@ -91,6 +94,7 @@ class CaiT(nn.Module):
       attn_drop_rate: dropout on the self-attention weights.
       drop_path_rate: stochastic depth of every self-attention block (the same for all,
         as in CaiT); the class-attention blocks have none.
+      gelu: GELU form of every MLP, ``"exact"`` (erf) or ``"tanh"``.
     """
 
     patch_size: int
@@ -107,6 +111,11 @@ class CaiT(nn.Module):
     drop_path_rate: float = 0.0
     norm_eps: float = 1e-6
     dtype: Any = jnp.float32
+    gelu: str = "exact"
+
+    def __post_init__(self):
+        check_gelu(self.gelu)
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
@@ -135,6 +144,7 @@ class CaiT(nn.Module):
                 norm_eps=self.norm_eps,
                 layer_scale_init=self.layer_scale_init,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=f"blocks_{i}",
             )(x, deterministic=deterministic, grid=grid)
 
@@ -147,6 +157,7 @@ class CaiT(nn.Module):
                 layer_scale_init=self.layer_scale_init,
                 norm_eps=self.norm_eps,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=f"cls_blocks_{j}",
             )(x, cls, deterministic=deterministic)
 

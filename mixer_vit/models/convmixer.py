@@ -38,7 +38,11 @@ from mixer_vit.layers.classifier_head import classifier_head
 
 from .registry import register_model
 
-ACTIVATIONS = {"gelu": functools.partial(nn.gelu, approximate=False), "relu": nn.relu}
+ACTIVATIONS = {
+    "gelu": functools.partial(nn.gelu, approximate=False),  # exact (erf), as timm
+    "gelu_tanh": functools.partial(nn.gelu, approximate=True),  # flax's default form
+    "relu": nn.relu,
+}
 BATCH_NORM_MOMENTUM = 0.9  # Flax convention; PyTorch's momentum=0.1
 BATCH_NORM_EPS = 1e-5
 
@@ -102,7 +106,8 @@ class ConvMixer(nn.Module):
 
     H and W must be multiples of ``patch_size`` (one-line ``ValueError`` otherwise).
     ``num_classes=0`` returns pooled features ``[B, dim]``. In train mode call
-    ``model.apply(variables, x, train=True, mutable=["batch_stats"])``.
+    ``model.apply(variables, x, train=True, mutable=["batch_stats"])``. ``activation``:
+    ``"gelu"`` (exact, erf), ``"gelu_tanh"`` (the tanh form) or ``"relu"``.
     """
 
     dim: int = 768

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from mixer_vit.layers import PatchEmbed, check_mixer_kwargs, layer_norm
+from mixer_vit.layers.gelu import check_gelu
 
 from .metaformer import MetaFormerBlock, stochastic_depth_rates
 from .registry import register_model
@@ -59,10 +60,12 @@ class DistilledViT(nn.Module):
     norm_eps: float = 1e-6
     distilled_training: bool = False
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     def __post_init__(self):
         object.__setattr__(self, "mixer_kwargs", FrozenDict(self.mixer_kwargs))
         check_mixer_kwargs(self.mixer, dict(self.mixer_kwargs))
+        check_gelu(self.gelu)
         super().__post_init__()
 
     @nn.compact
@@ -96,6 +99,7 @@ class DistilledViT(nn.Module):
                 drop_path_rate=rate,
                 norm_eps=self.norm_eps,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=f"blocks_{i}",
             )(x, deterministic=deterministic, grid=grid)
         x = layer_norm(self.norm_eps, dtype=self.dtype, name="norm")(x)

@@ -36,6 +36,8 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from mixer_vit.layers import DropPath, Mlp, check_mixer_kwargs, make_mixer
+from mixer_vit.layers.gelu import check_gelu
+from mixer_vit.layers.mixers import with_gelu_form
 from mixer_vit.layers.classifier_head import classifier_head
 from mixer_vit.layers.layer_scale import LayerScale
 
@@ -70,6 +72,7 @@ class HierarchicalMetaFormerBlock(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool, grid: tuple[int, int]) -> jax.Array:
@@ -81,12 +84,15 @@ class HierarchicalMetaFormerBlock(nn.Module):
             return LayerScale(self.layer_scale_init, dtype=self.dtype, name=name)(y)
 
         y = block_norm(self.norm, self.norm_eps, self.dtype, "norm1")(x)
-        mixer = make_mixer(self.mixer, dtype=self.dtype, **self.mixer_kwargs, name="mixer")
+        mixer_kwargs = with_gelu_form(self.mixer, dict(self.mixer_kwargs), self.gelu)
+        mixer = make_mixer(self.mixer, dtype=self.dtype, **mixer_kwargs, name="mixer")
         y = gain(mixer(y, deterministic=deterministic, grid=grid), "layer_scale1")
         x = x + drop_path(y, deterministic=deterministic)
 
         y = block_norm(self.norm, self.norm_eps, self.dtype, "norm2")(x)
-        mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
+        mlp = Mlp(
+            self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, gelu=self.gelu, name="mlp"
+        )
         y = gain(mlp(y, deterministic=deterministic), "layer_scale2")
         x = x + drop_path(y, deterministic=deterministic)
         self.sow("intermediates", "output", x)  # [B, H*W, D]; only when collected
@@ -167,6 +173,7 @@ class HierarchicalMetaFormer(nn.Module):
       layer_scale_init: initial per-channel residual gain, or None for no layer-scale.
       dropout_rate: dropout in the channel MLP and before the head.
       drop_path_rate: stochastic depth of the last block; linear from 0 over all blocks.
+      gelu: GELU form of the channel MLPs, ``"exact"`` (erf) or ``"tanh"``.
     """
 
     depths: Sequence[int] = (2, 2, 6, 2)
@@ -186,12 +193,14 @@ class HierarchicalMetaFormer(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     def __post_init__(self):
         object.__setattr__(self, "mixer_kwargs", FrozenDict(self.mixer_kwargs))
         object.__setattr__(self, "depths", tuple(self.depths))
         object.__setattr__(self, "dims", tuple(self.dims))
         check_mixer_kwargs(self.mixer, dict(self.mixer_kwargs))
+        check_gelu(self.gelu)
         if len(self.depths) != len(self.dims) or not self.depths:
             raise ValueError(
                 f"depths and dims need one entry per stage, got {self.depths} and {self.dims}."
@@ -234,6 +243,7 @@ class HierarchicalMetaFormer(nn.Module):
             layer_scale_init=self.layer_scale_init,
             dropout_rate=self.dropout_rate,
             dtype=self.dtype,
+            gelu=self.gelu,
         )
         rates = linear_drop_path_rates(self.drop_path_rate, self.depths)
         for s, (depth, dim) in enumerate(zip(self.depths, self.dims)):

@@ -43,6 +43,8 @@ from mixer_vit.layers import (
     sincos_2d_position_embedding,
 )
 from mixer_vit.layers.classifier_head import classifier_head
+from mixer_vit.layers.gelu import check_gelu
+from mixer_vit.layers.mixers import with_gelu_form
 from mixer_vit.layers.image_groups import auto_image_group
 from mixer_vit.models.block_stacking import apply_blocks, check_remat_policy
 
@@ -67,6 +69,7 @@ class MetaFormerBlock(nn.Module):
     norm_eps: float = 1e-6
     layer_scale_init: float | None = None
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     @nn.compact
     def __call__(
@@ -91,12 +94,15 @@ class MetaFormerBlock(nn.Module):
             return LayerScale(self.layer_scale_init, dtype=self.dtype, name=name)(y)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm1")(x)
-        mixer = make_mixer(self.mixer, dtype=self.dtype, **self.mixer_kwargs, name="mixer")
+        mixer_kwargs = with_gelu_form(self.mixer, dict(self.mixer_kwargs), self.gelu)
+        mixer = make_mixer(self.mixer, dtype=self.dtype, **mixer_kwargs, name="mixer")
         y = mixer(y, deterministic=deterministic, grid=grid)
         x = x + drop_path(scaled(y, "ls1"), deterministic=deterministic)
 
         y = layer_norm(self.norm_eps, dtype=self.dtype, name="norm2")(x)
-        mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
+        mlp = Mlp(
+            self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, gelu=self.gelu, name="mlp"
+        )
         y = mlp(y, deterministic=deterministic)
         x = x + drop_path(scaled(y, "ls2"), deterministic=deterministic)
         self.sow("intermediates", "output", x)  # [B, N, D]; only when collected
@@ -141,11 +147,15 @@ class MetaFormer(nn.Module):
       remat_policy: what remat may keep, a ``jax.checkpoint_policies`` name.
       inference_image_group: in inference (``train=False``), run each block over groups
         of this many images, one group at a time, so a group's activations stay in
-        cache (``models/block_stacking.py``). ``"auto"`` (default): on CPU with a
+        cache (``models/block_stacking.py``). ``"auto"`` (default): with the CPU-tuned
+        kernels (``mixer_vit.layers.kernels``) and a
         bfloat16/float16 ``dtype``, as many images as keep the channel-MLP hidden layer
         (float32) within 16 MiB, else no grouping; an int must divide the batch; 0: off.
         Parameters and results are the same either way.
       dtype: compute dtype (e.g. ``jnp.bfloat16``).
+      gelu: GELU of the channel MLPs and of MLP token mixers: ``"exact"`` (erf, timm's)
+        or ``"tanh"`` (the official vision_transformer / big_vision code's; set by the
+        ``.npz`` importer). Same parameters either way.
     """
 
     patch_size: int
@@ -168,6 +178,7 @@ class MetaFormer(nn.Module):
     remat_policy: str = "nothing_saveable"
     inference_image_group: int | str = "auto"
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     def __post_init__(self):
         # Freeze the kwargs so the module stays hashable, and fail on bad settings now,
@@ -192,6 +203,7 @@ class MetaFormer(nn.Module):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)}.")
         check_remat_policy(self.remat_policy)
+        check_gelu(self.gelu)
         group = self.inference_image_group
         if group != "auto" and (isinstance(group, bool) or not isinstance(group, int) or group < 0):
             raise ValueError(f"inference_image_group must be 'auto' or an int >= 0, got {group!r}.")
@@ -241,6 +253,7 @@ class MetaFormer(nn.Module):
                 norm_eps=self.norm_eps,
                 layer_scale_init=self.layer_scale_init,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=name,
             )
 

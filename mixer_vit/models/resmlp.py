@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from mixer_vit.layers import Affine, DropPath, Mlp, PatchEmbed, make_mixer
+from mixer_vit.layers.gelu import check_gelu
 from mixer_vit.layers.classifier_head import classifier_head
 from mixer_vit.layers.layer_scale import LayerScale
 
@@ -49,6 +50,7 @@ class ResMlpBlock(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
@@ -60,7 +62,9 @@ class ResMlpBlock(nn.Module):
         x = x + drop_path(scale(name="layer_scale1")(y), deterministic=deterministic)
 
         y = Affine(dtype=self.dtype, name="norm2")(x)
-        mlp = Mlp(self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, name="mlp")
+        mlp = Mlp(
+            self.mlp_dim, dropout=self.dropout_rate, dtype=self.dtype, gelu=self.gelu, name="mlp"
+        )
         y = mlp(y, deterministic=deterministic)
         x = x + drop_path(scale(name="layer_scale2")(y), deterministic=deterministic)
         self.sow("intermediates", "output", x)  # [B, N, D]; only when collected
@@ -73,6 +77,7 @@ class ResMlp(nn.Module):
     H and W must be multiples of ``patch_size``, and equal to the size used at init (the
     token-mixing layer is ``[N, N]``). ``num_classes=0`` returns pooled features
     ``[B, embed_dim]``. Drop-path rates rise linearly from 0 to ``drop_path_rate``.
+    ``gelu``: GELU form of the channel MLPs, ``"exact"`` (erf) or ``"tanh"``.
     """
 
     patch_size: int = 16
@@ -84,8 +89,10 @@ class ResMlp(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     def __post_init__(self):
+        check_gelu(self.gelu)
         for field in ("patch_size", "embed_dim", "depth"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}.")
@@ -109,6 +116,7 @@ class ResMlp(nn.Module):
                 dropout_rate=self.dropout_rate,
                 drop_path_rate=rate,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=f"blocks_{i}",
             )(x, deterministic=deterministic)
         x = Affine(dtype=self.dtype, name="norm")(x).mean(axis=1)  # [B, D]

@@ -34,6 +34,7 @@ from flax.core import FrozenDict
 
 from mixer_vit.layers import PatchEmbed, PatchMerging, layer_norm
 from mixer_vit.layers.classifier_head import classifier_head
+from mixer_vit.layers.gelu import check_gelu
 
 from .metaformer import MetaFormerBlock, stochastic_depth_rates
 from .registry import register_model
@@ -67,6 +68,7 @@ class SwinStage(nn.Module):
     attention_dropout_rate: float = 0.0
     norm_eps: float = SWIN_LAYER_NORM_EPS
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool) -> jax.Array:
@@ -91,6 +93,7 @@ class SwinStage(nn.Module):
                 drop_path_rate=rate,
                 norm_eps=self.norm_eps,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=f"blocks_{i}",
             )(tokens, deterministic=deterministic, grid=(height, width))
         return tokens.reshape(batch, height, width, channels)
@@ -121,6 +124,7 @@ class SwinTransformer(nn.Module):
       drop_path_rate: stochastic depth of the last block, linear from 0 over all blocks.
       norm_eps: LayerNorm epsilon.
       dtype: compute dtype (parameters stay float32).
+      gelu: GELU form of the channel MLPs, ``"exact"`` (erf) or ``"tanh"``.
     """
 
     patch_size: int = 4
@@ -137,8 +141,10 @@ class SwinTransformer(nn.Module):
     drop_path_rate: float = 0.0
     norm_eps: float = SWIN_LAYER_NORM_EPS
     dtype: Any = jnp.float32
+    gelu: str = "exact"
 
     def __post_init__(self):
+        check_gelu(self.gelu)
         # Tuples keep the module hashable (configs may pass lists); fail on bad settings
         # before anything is traced.
         object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
@@ -190,6 +196,7 @@ class SwinTransformer(nn.Module):
                 attention_dropout_rate=self.attention_dropout_rate,
                 norm_eps=self.norm_eps,
                 dtype=self.dtype,
+                gelu=self.gelu,
                 name=f"stages_{stage}",
             )(x, deterministic=deterministic)  # [B, H_s, W_s, C_s]
             start += depth

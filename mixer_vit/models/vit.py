@@ -82,3 +82,9 @@ for _size, _patch in VIT_GAP_VARIANTS:
             pool="gap",
         )
     )
+
+# A small ViT for small images (28x28, 10 classes, e.g. MNIST / Fashion-MNIST): patch 4
+# gives a 7x7 grid plus the class token, 50 tokens of width 128 in 6 blocks of 4 heads.
+register_model("vit_mini_p4", default_image_size=28)(
+    functools.partial(vit, patch_size=4, embed_dim=128, depth=6, num_heads=4, num_classes=10)
+)

@@ -7,11 +7,10 @@ import os
 
 import jax
 
-from mixer_vit import data
 from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.evaluate import evaluate
-from mixer_vit.train.setup import prepare
+from mixer_vit.train.plan import plan_run
 from mixer_vit.train.step import make_eval_step
 from mixer_vit.train.workdir_config import load_workdir_config
 
@@ -42,7 +41,7 @@ def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> di
     """Returns ``accuracy``, ``loss``, ``count`` and ``step`` of checkpoint ``step`` (default:
     the latest) of ``workdir`` on ``split``."""
     config = _mesh_for_these_devices(load_workdir_config(workdir))
-    run = prepare(config)
+    run = plan_run(config)
     ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.checkpoint_every_steps)
     try:
         step = ckpt.latest_step() if step is None else step
@@ -51,13 +50,7 @@ def evaluate_checkpoint(workdir: str, split: str, step: int | None = None) -> di
         state, _ = ckpt.restore(step, run.init_state())
     finally:
         ckpt.close()
-    batches = data.eval_batches(
-        run.open_split(split),
-        global_batch_size=config.train.global_batch_size,
-        preprocess=run.eval_preprocess(),
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
+    batches = run.eval_batches(split)
     eval_step = make_eval_step(
         run.model, run.mesh, use_ema=run.evaluate_with_ema, state_sharding=run.state_sharding()
     )

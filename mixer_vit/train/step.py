@@ -79,7 +79,7 @@ def make_train_step(
     The randomness of step t comes from ``fold_in(base_rng, t)``, so a resumed run draws
     exactly what an uninterrupted one would.
     state_sharding: the state's placement (a TrainState of shardings, e.g.
-    ``RunSetup.state_sharding()`` for FSDP / tensor parallelism); replicated by default.
+    ``RunPlan.state_sharding()`` for FSDP / tensor parallelism); replicated by default.
     The new state keeps it.
     """
     opts = options or StepOptions()

@@ -9,7 +9,7 @@ import flax.linen as nn
 
 from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
-from mixer_vit.train.setup import prepare
+from mixer_vit.train.plan import plan_run
 from mixer_vit.train.workdir_config import load_workdir_config
 
 
@@ -26,7 +26,7 @@ def load_teacher(
             "distillation needs a teacher: set --config.distill.teacher_workdir to "
             "the workdir of a finished `mixer-vit train` run"
         )
-    teacher_run = prepare(load_workdir_config(workdir))
+    teacher_run = plan_run(load_workdir_config(workdir))
     teacher_classes = teacher_run.model.num_classes
     if teacher_classes != num_classes or tuple(teacher_run.image_shape) != tuple(image_shape):
         raise UserError(

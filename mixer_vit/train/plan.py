@@ -1,18 +1,23 @@
-"""Builds everything a run needs from its config, before touching the workdir.
+"""The run plan: a config validated once, with everything derived from it.
 
-``prepare`` validates the config, makes sure the data set is there, builds the model,
-mesh, schedule and optimizer, and raises ``UserError``/``ValueError`` for any bad value
-before anything is compiled or written.
+``plan_run(config)`` checks every value, makes sure the data set is there and that every
+split the run names (train, eval, test; split expressions included) exists and is
+non-empty, builds the model (in ``model.dtype``), mesh, steps, schedule and optimizer,
+and raises ``UserError`` for any bad value before anything is compiled or written. The
+loop then only reads the plan.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import os
 from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 from jax.experimental import multihost_utils
@@ -22,15 +27,36 @@ from mixer_vit import data, parallel
 from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
+from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
 from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
+from mixer_vit.train.kernels_switch import apply_kernels
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
 
+# Compute dtypes of ``model.dtype``; parameters stay float32 whatever is chosen.
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
+# Model settings that change how it computes, not its parameters (not part of its identity).
+COMPUTE_SETTINGS = ("dtype", "kernels")
+
+
 @dataclasses.dataclass
-class RunSetup:
-    """What ``prepare`` built. image_shape is (H, W, C) of one input image."""
+class DataReading:
+    """How the input pipeline reads: grain threads, batches they read ahead, worker
+    processes, and batches placed on the devices ahead of their step."""
+
+    num_threads: int = 2
+    prefetch_batches: int = 4
+    worker_processes: int = 0
+    device_prefetch: int = 1
+
+
+@dataclasses.dataclass
+class RunPlan:
+    """What ``plan_run`` derived. image_shape is (H, W, C) of one input image;
+    split_sizes the examples of each split the run names (train, eval and test splits,
+    split expressions as written in the config)."""
 
     config: ml_collections.ConfigDict
     data_dir: str
@@ -44,6 +70,20 @@ class RunSetup:
     schedule: optax.Schedule
     tx: optax.GradientTransformation
     step_options: StepOptions
+    reading: DataReading = dataclasses.field(default_factory=DataReading)
+
+    @property
+    def global_batch_size(self) -> int:
+        return int(self.config.train.global_batch_size)
+
+    def last_step(self, start_step: int) -> int:
+        """The last step this invocation runs (``train.halt_after_steps`` may stop early)."""
+        halt = self.config.train.halt_after_steps
+        return min(self.total_steps, start_step + halt) if halt else self.total_steps
+
+    def open_checkpointer(self, workdir: str) -> Checkpointer:
+        """The run's checkpoints in ``workdir/checkpoints`` (nothing is written yet)."""
+        return open_checkpointer(self.config, workdir)
 
     def init_state(self) -> TrainState:
         """The initial state, created directly with ``state_sharding()``; parameters from
@@ -86,6 +126,36 @@ class RunSetup:
         unreadable examples skipped with a warning if data.skip_corrupt)."""
         return open_data_split(self.config, self.data_dir, split)
 
+    def train_batches(self) -> data.TrainIterator:
+        """This process's shuffled training batches (host numpy), read as ``reading`` says;
+        ``[global_batch_size // process_count, ...]`` each."""
+        augment, preprocess = self.train_pipeline()
+        return data.train_batches(
+            self.open_split(self.config.data.train_split),
+            global_batch_size=self.global_batch_size,
+            seed=self.config.seed,
+            preprocess=preprocess,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            augment=augment,
+            repeats=self.config.data.augment.repeats,
+            num_threads=self.reading.num_threads,
+            prefetch_batches=self.reading.prefetch_batches,
+            worker_processes=self.reading.worker_processes,
+        )
+
+    def eval_batches(self, split: str) -> data.EvalBatches:
+        """Every example of ``split`` once, in padded, masked batches (this process's rows)."""
+        return data.eval_batches(
+            self.open_split(split),
+            global_batch_size=self.global_batch_size,
+            preprocess=self.eval_preprocess(),
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            num_threads=self.reading.num_threads,
+            prefetch_batches=self.reading.prefetch_batches,
+        )
+
     def train_pipeline(self):
         """(augment, preprocess) for the train iterator: the ``data.train_pp`` spec when
         set, else ``data.augment`` options + the mean/std conversion."""
@@ -101,10 +171,12 @@ class RunSetup:
 
     def model_identity(self) -> dict[str, Any]:
         """What decides the shapes of a checkpoint's parameters (JSON form): the model name,
-        its overrides, the number of classes and the input image shape (not where its
-        initial weights came from: ``model.init_from``)."""
+        its overrides, the number of classes and the input image shape (not its compute
+        dtype or kernels: a float32 run may resume in bfloat16; nor where its initial
+        weights came from: ``model.init_from``)."""
+        excluded = (*COMPUTE_SETTINGS, *INITIAL_WEIGHTS_KEYS)
         model = {
-            k: v for k, v in self.config.model.to_dict().items() if k not in INITIAL_WEIGHTS_KEYS
+            k: v for k, v in self.config.model.to_dict().items() if k not in excluded
         }
         identity = {
             **model,
@@ -130,9 +202,13 @@ class RunSetup:
             randaugment_magnitude=aug.randaugment_magnitude,
         )
 
-    def preprocess(self, example):
-        """uint8 image -> normalised float32, as the config's data.mean / data.std say."""
-        return data.to_float_image(example, self.config.data.mean, self.config.data.std)
+    @property
+    def preprocess(self):
+        """uint8 image -> normalised float32, as the config's data.mean / data.std say (a
+        picklable function, for grain worker processes)."""
+        return functools.partial(
+            data.to_float_image, mean=self.config.data.mean, std=self.config.data.std
+        )
 
 
 def _augment_options_set(augment: ml_collections.ConfigDict) -> bool:
@@ -189,7 +265,66 @@ def _ensure_prepared_on_process_0_first(name: str, data_dir: str) -> None:
     data.ensure_prepared(name, data_dir)
 
 
-def prepare(config: ml_collections.ConfigDict) -> RunSetup:
+def open_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkpointer:
+    return Checkpointer(
+        os.path.join(workdir, "checkpoints"),
+        config.train.checkpoint_every_steps,
+        config.train.max_checkpoints_to_keep,
+    )
+
+
+def _compute_dtype(config: ml_collections.ConfigDict):
+    """``model.dtype`` as a jnp dtype; float32 for configs written before it existed."""
+    name = config.model.get("dtype", "float32") or "float32"
+    if name not in COMPUTE_DTYPES:
+        raise UserError(
+            f"model.dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {name!r}"
+        )
+    if "dtype" in config.model.overrides and str(config.model.overrides.dtype) != name:
+        raise UserError(
+            "set the compute dtype with --config.model.dtype, not model.overrides.dtype"
+        )
+    return jnp.dtype(name)
+
+
+def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
+    """The configured model: ``model.name`` with its overrides, ``num_classes`` outputs
+    unless overridden, computing in ``model.dtype`` with the layer kernels of
+    ``model.kernels`` (parameters float32)."""
+    apply_kernels(config.model.get("kernels", "auto") or "auto")
+    overrides = dict(config.model.overrides.to_dict())
+    overrides.setdefault("num_classes", num_classes)
+    overrides["dtype"] = _compute_dtype(config)
+    try:
+        return create_model(config.model.name, **overrides)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
+def _data_reading(config: ml_collections.ConfigDict) -> DataReading:
+    d, t = config.data, config.train
+    reading = DataReading(
+        num_threads=int(d.get("num_threads", 2)),
+        prefetch_batches=int(d.get("prefetch_batches", 4)),
+        worker_processes=int(d.get("worker_processes", 0)),
+        device_prefetch=int(t.get("device_prefetch", 1)),
+    )
+    for name, value in dataclasses.asdict(reading).items():
+        if value < 0:
+            section = "train" if name == "device_prefetch" else "data"
+            raise UserError(f"{section}.{name} must be >= 0, got {value}")
+    return reading
+
+
+def _split_sizes(config: ml_collections.ConfigDict, data_dir: str) -> dict[str, int]:
+    """Examples in every split the run names; ``UserError`` for a missing, malformed or
+    empty one, before the first step."""
+    splits = (config.data.train_split, config.data.eval_split, config.data.test_split)
+    return {split: data.count_examples(config.data.name, split, data_dir) for split in splits}
+
+
+def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
+    """Validates ``config`` and derives the whole run from it (see the module doc)."""
     check_config(config)
     step_options = StepOptions.from_config(config)
     if config.data.augment.repeats < 1:
@@ -197,9 +332,9 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     data_dir = config.data.data_dir or data.default_data_dir()
     _ensure_prepared_on_process_0_first(config.data.name, data_dir)
     info = data.data_info(config.data.name, data_dir)
-    overrides = dict(config.model.overrides.to_dict())
-    overrides.setdefault("num_classes", info.num_classes)
-    model = create_model(config.model.name, **overrides)
+    split_sizes = _split_sizes(config, data_dir)
+    reading = _data_reading(config)
+    model = build_model(config, info.num_classes)
     model = _for_distillation(model, config.model.name, step_options.distillation)
     if config.data.train_pp and _augment_options_set(config.data.augment):
         raise UserError(
@@ -221,12 +356,7 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
             f"{accumulation} micro-batches over {shards} devices; make it a multiple "
             f"of {accumulation * shards} or change --config.train.grad_accum_steps"
         )
-    train_size = info.split_sizes.get(config.data.train_split)
-    if train_size is None:
-        raise UserError(
-            f"data set {config.data.name} has no split {config.data.train_split!r}; "
-            f"available: {', '.join(sorted(info.split_sizes))}"
-        )
+    train_size = split_sizes[config.data.train_split]
     steps_per_epoch = train_size // config.train.global_batch_size
     if steps_per_epoch == 0:
         raise UserError(
@@ -238,12 +368,12 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
     tx = build_optimizer(
         config.optim, schedule, steps_per_epoch=steps_per_epoch, accumulation_steps=accumulation
     )
-    return RunSetup(
+    return RunPlan(
         config=config,
         data_dir=data_dir,
         num_classes=info.num_classes,
         image_shape=image_shape,
-        split_sizes=dict(info.split_sizes),
+        split_sizes=split_sizes,
         model=model,
         mesh=mesh,
         steps_per_epoch=steps_per_epoch,
@@ -251,4 +381,5 @@ def prepare(config: ml_collections.ConfigDict) -> RunSetup:
         schedule=schedule,
         tx=tx,
         step_options=step_options,
+        reading=reading,
     )
