@@ -56,6 +56,10 @@ def get_config(arg=None):
     config.mesh.model = 1
 
     config.model = ml_collections.ConfigDict()
+    # A `mixer-vit convert` directory whose weights replace the initial parameters
+    # (fine-tuning); empty: train from the random initialisation.
+    config.model.init_from = ""
+    config.model.init_fresh = ""  # regex of parameters kept fresh, e.g. "^head/" (new classes)
     config.model.name, overrides = MODEL_PRESETS[preset]
     config.model.overrides = ml_collections.ConfigDict(overrides)
     # Compute dtype: float32 | bfloat16 | float16 (parameters stay float32).

@@ -29,6 +29,7 @@ from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
+from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
 from mixer_vit.train.kernels_switch import apply_kernels
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
@@ -85,9 +86,10 @@ class RunPlan:
         return open_checkpointer(self.config, workdir)
 
     def init_state(self) -> TrainState:
-        """The initial state, created directly with ``state_sharding()``."""
+        """The initial state, created directly with ``state_sharding()``; parameters from
+        ``model.init_from`` (converted weights) when it is set."""
         rng = jax.random.PRNGKey(self.config.seed)
-        return create_train_state(
+        state = create_train_state(
             self.model,
             self.tx,
             self.image_shape,
@@ -95,6 +97,17 @@ class RunPlan:
             self.state_sharding(),
             with_ema=self.step_options.ema_decay > 0,
         )
+        init_from = self.config.model.get("init_from")
+        if init_from:
+            state = with_initial_weights(
+                state,
+                init_from,
+                self.config.model.name,
+                self.model,
+                self.image_shape[0],
+                fresh=self.config.model.get("init_fresh", ""),
+            )
+        return state
 
     def state_sharding(self) -> TrainState:
         """A ``NamedSharding`` for every leaf of the train state, from the parameter rules
@@ -159,9 +172,11 @@ class RunPlan:
     def model_identity(self) -> dict[str, Any]:
         """What decides the shapes of a checkpoint's parameters (JSON form): the model name,
         its overrides, the number of classes and the input image shape (not its compute
-        dtype or kernels: a float32 run may resume in bfloat16)."""
+        dtype or kernels: a float32 run may resume in bfloat16; nor where its initial
+        weights came from: ``model.init_from``)."""
+        excluded = (*COMPUTE_SETTINGS, *INITIAL_WEIGHTS_KEYS)
         model = {
-            k: v for k, v in self.config.model.to_dict().items() if k not in COMPUTE_SETTINGS
+            k: v for k, v in self.config.model.to_dict().items() if k not in excluded
         }
         identity = {
             **model,
