@@ -44,7 +44,7 @@ def get_config():
         "Isotropic MetaFormer (pre-norm, learned position embedding, no class token, "
         "mean-pooled head), width 64, 4 blocks, 4x4 patches (49 tokens), about 0.2M "
         "parameters per arm (matched: see the file's docstring), trained from scratch on "
-        "Fashion-MNIST train[:10%] (6,000 images) for 10 epochs, AdamW lr 1e-3, batch 128, "
+        "Fashion-MNIST train[:20%] (12,000 images) for 8 epochs, AdamW lr 1e-3, batch 128, "
         "cosine after a 1-epoch warm-up, drop-path 0.1, no augmentation; validation "
         "train[90%:95%] (3,000 held-out training images) after each epoch, the 10,000 test "
         "images once at the end. Scaled down from the papers (ImageNet, 12-block "
@@ -56,7 +56,7 @@ def get_config():
     config.base_overrides = {
         "data": {
             "name": "fashion_mnist",
-            "train_split": "train[:10%]",
+            "train_split": "train[:20%]",
             "eval_split": "train[90%:95%]",
             "test_split": "test",
         },
@@ -69,7 +69,7 @@ def get_config():
                 "drop_path_rate": 0.1,
             }
         },
-        "train": {"num_epochs": 10, "global_batch_size": 128, "log_every_steps": 20},
+        "train": {"num_epochs": 8, "global_batch_size": 128, "log_every_steps": 20},
         "optim": {"lr": 1e-3, "warmup": "1ep"},
     }
     config.arms = {
