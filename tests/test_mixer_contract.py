@@ -42,6 +42,7 @@ MIXER_SETTINGS: dict[str, dict] = {
     "dwconv": {"mixer_kwargs": {}, "model": GRID_ONLY},
     "fourier": {"mixer_kwargs": {}, "model": GRID_ONLY},
     "linear": {"mixer_kwargs": {}, "model": GRID_ONLY},
+    "random": {"mixer_kwargs": {"seed": 1}},
 }
 # Extra cases that are not mixer names (same mixer, another option): case -> mixer name.
 EXTRA_CASES = {"attention_fused": "attention"}

@@ -25,6 +25,7 @@ from .norms import VIT_LAYER_NORM_EPS, layer_norm
 from .patch_embed import PatchEmbed
 from .patch_merging import PatchMerging
 from .pooling_mixer import PoolingMixer
+from .random_mixer import RandomMixer
 from .position_embeddings import (
     POS_EMBED_TYPES,
     resample_pos_embed,
@@ -41,6 +42,7 @@ __all__ = [
     "DepthwiseConvMixer",
     "FourierMixer",
     "PoolingMixer",
+    "RandomMixer",
     "ClassAttention",
     "LayerScale",
     "POS_EMBED_TYPES",
