@@ -186,3 +186,18 @@ def test_bad_model_field_value_is_a_user_error(tmp_path, digits_data_dir, capsys
     )
     assert_one_line_error(capsys, code, "model 'vit_ti16'", "drop_path_rate must be in [0, 1)")
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize(
+    "config_arg, fragments",
+    [
+        ("digits.py:foo", ("unknown preset 'foo'", "vit, mixer")),
+        ("digits_mixer.py", ("needs a mixer name", "digits_mixer.py:shift")),
+        ("digits_mixer.py:shift,bad", ("expected key=value", "'bad'")),
+    ],
+)
+def test_bad_argument_of_a_shipped_config(tmp_path, config_arg, fragments, capsys):
+    config = os.path.join(os.path.dirname(DEFAULT_CONFIG), config_arg)
+    code = cli.main(["train", "--config", config, "--workdir", str(tmp_path / "w")])
+    assert_one_line_error(capsys, code, *fragments)
+    assert not (tmp_path / "w").exists()

@@ -7,6 +7,8 @@ minute on a 2-core CPU.
 """
 
 import ml_collections
+
+from mixer_vit.errors import UserError
 from ml_collections.config_dict import placeholder
 
 # 4x4 patches (4 tokens of an 8x8 image), width 128, 2 blocks.
@@ -42,7 +44,7 @@ def get_config(arg=None):
     """arg: the model preset, "vit" (default) or "mixer"."""
     preset = arg or "vit"
     if preset not in MODEL_PRESETS:
-        raise ValueError(
+        raise UserError(
             f"unknown preset {preset!r} for digits.py; use one of {', '.join(MODEL_PRESETS)}"
         )
     config = ml_collections.ConfigDict()

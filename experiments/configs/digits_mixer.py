@@ -20,6 +20,8 @@ import os
 
 import ml_collections
 
+from mixer_vit.errors import UserError
+
 
 def _default_config():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.py")
@@ -32,7 +34,7 @@ def _default_config():
 def parse_mixer_arg(arg):
     """ "name,key=value,..." -> (name, {key: literal value})."""
     if not arg:
-        raise ValueError(
+        raise UserError(
             "digits_mixer.py needs a mixer name, e.g. "
             "--config experiments/configs/digits_mixer.py:shift"
         )
@@ -41,7 +43,7 @@ def parse_mixer_arg(arg):
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise ValueError(f"expected key=value after the mixer name, got {pair!r}")
+            raise UserError(f"expected key=value after the mixer name, got {pair!r}")
         try:
             kwargs[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
