@@ -58,6 +58,7 @@ import os
 
 import ml_collections
 
+from mixer_vit.errors import UserError
 from mixer_vit.models.registry import model_fields
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,7 +79,7 @@ def _common():
 
 def get_config(arg=None):
     if arg:
-        raise ValueError(f"cifar10_finetune_vit.py takes no argument, got {arg!r}")
+        raise UserError(f"cifar10_finetune_vit.py takes no argument, got {arg!r}")
     common = _common()
     config = common.base_config()
     config.model.name = "vit_b16"

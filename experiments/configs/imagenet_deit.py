@@ -43,6 +43,8 @@ import os
 
 import ml_collections
 
+from mixer_vit.errors import UserError
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 DEIT_TRAIN_PP = "decode|random_resized_crop(224)|flip|randaugment(2,9)|normalize(imagenet)"
@@ -94,7 +96,7 @@ def get_config(arg=None):
     """arg: ti, s (default) or b."""
     size = arg or "s"
     if size not in SIZES:
-        raise ValueError(
+        raise UserError(
             f"unknown size {size!r} for imagenet_deit.py; use one of {', '.join(SIZES)}"
         )
     config = _common().base_config()

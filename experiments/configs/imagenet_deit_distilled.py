@@ -46,6 +46,8 @@ import os
 
 import ml_collections
 
+from mixer_vit.errors import UserError
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 TEACHER_MODEL = "resnet152"
@@ -102,7 +104,7 @@ def get_config(arg=None):
     if arg == "teacher":
         return teacher_config()
     if arg:
-        raise ValueError(
+        raise UserError(
             f"unknown argument {arg!r} for imagenet_deit_distilled.py; use none or 'teacher'"
         )
     return student_config()

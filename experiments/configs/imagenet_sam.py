@@ -43,6 +43,8 @@ import os
 
 import ml_collections
 
+from mixer_vit.errors import UserError
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 # model name -> (SAM rho, model overrides); dropout/drop-path off: the paper trains with
@@ -66,7 +68,7 @@ def get_config(arg=None):
     """arg: vit_b16 (default) or mixer_b16."""
     name = arg or "vit_b16"
     if name not in PRESETS:
-        raise ValueError(
+        raise UserError(
             f"unknown preset {name!r} for imagenet_sam.py; use one of {', '.join(PRESETS)}"
         )
     rho, overrides = PRESETS[name]
