@@ -108,6 +108,7 @@ def get_config(arg=None):
     config.train.grad_accum_steps = 1  # micro-batches per step (same result, less memory)
     config.train.halt_after_steps = placeholder(int)  # stop this invocation early (resume later)
     config.train.device_prefetch = 1  # batches copied to the devices ahead of their step
+    config.train.eval_every_epochs = 1  # validation (and early stopping) every N epochs
 
     config.optim = ml_collections.ConfigDict()
     config.optim.name = "adamw"

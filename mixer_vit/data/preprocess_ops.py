@@ -7,7 +7,7 @@ Spec syntax: ops separated by ``|``, run left to right; each op is ``name`` or
     "decode|random_resized_crop(224)|flip|randaugment(2,9)|normalize(imagenet)"  # train
 
 An op maps an example ``{"image": uint8 [H, W, C] (or encoded bytes), "label": int, ...}``
-to a new example. Random ops (``random_resized_crop``, ``inception_crop``, ``flip``,
+to a new example. Random ops (``random_resized_crop``, ``inception_crop``, ``random_crop``, ``flip``,
 ``randaugment``) draw from the per-example ``numpy.random.Generator`` that
 ``TrainIterator`` hands its ``augment`` hook, so batches stay a pure function of the step.
 
@@ -157,6 +157,29 @@ def random_resized_crop(
     return op
 
 
+def random_crop(size: int, padding: int = 0) -> Op:
+    """Zero-pad ``padding`` pixels on every side, then a uniformly placed [size, size, C]
+    window: the padded crop of small-image training (CIFAR, Fashion-MNIST: size 28,
+    padding 2 or 4). uint8 [H, W, C] -> uint8 [size, size, C]."""
+
+    def op(example, rng):
+        rng = _needs_rng("random_crop", rng)
+        image = example["image"]
+        if padding:
+            image = np.pad(image, ((padding, padding), (padding, padding), (0, 0)))
+        h, w = image.shape[:2]
+        if h < size or w < size:
+            raise UserError(
+                f"random_crop({size}, {padding}) of a {h - 2 * padding}x{w - 2 * padding} "
+                f"image; crop at most the padded size or resize first"
+            )
+        top = int(rng.integers(0, h - size + 1))
+        left = int(rng.integers(0, w - size + 1))
+        return _with_image(example, np.ascontiguousarray(image[top : top + size, left : left + size]))
+
+    return op
+
+
 def flip() -> Op:
     """Left-right flip with probability 1/2."""
     return lambda ex, rng: _with_image(
@@ -205,6 +228,7 @@ OPS: dict[str, Callable[..., Op]] = {
     "resize_small": resize_small,
     "center_crop": center_crop,
     "random_resized_crop": random_resized_crop,
+    "random_crop": random_crop,
     "inception_crop": random_resized_crop,
     "flip": flip,
     "randaugment": randaugment,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -34,6 +34,7 @@ RESNET_DEPTHS = {
     "resnet152": ("bottleneck", (3, 8, 36, 3)),
 }
 STAGE_WIDTHS = (64, 128, 256, 512)
+STEM_STRIDES = {"imagenet": 4, "cifar": 1}  # stride of the stem (conv + pooling)
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
 
@@ -95,7 +96,7 @@ class ResNet(nn.Module):
     Call as ``model.apply(variables, images, train=bool, rngs={'dropout': key},
     mutable=['batch_stats'] if train else False)``; variables hold ``params`` and
     ``batch_stats``. Logits are float32 whatever the compute ``dtype``; parameters are
-    float32. ``num_classes=0`` returns the pooled features ``[B, 512 * expansion]``. Any
+    float32. ``num_classes=0`` returns the pooled features ``[B, stage_widths[-1] * expansion]``. Any
     image size >= 32 works (the total stride is 32, padding is PyTorch's symmetric one).
 
     Attributes:
@@ -105,6 +106,11 @@ class ResNet(nn.Module):
       dropout_rate: dropout before the head (timm's ``drop_rate``).
       drop_path_rate: stochastic depth of the last block, linear from 0 at block 0.
       zero_init_last: init the last BN scale of every block to 0 (timm's default).
+      stem: "imagenet" (7x7/2 conv + 3x3/2 max-pool, timm's) or "cifar" (one 3x3/1 conv,
+        no pooling: He et al.'s small-image stem, for 28x28 or 32x32 inputs).
+      stage_widths: width of each stage (as many as ``depths``); stage ``s > 0`` halves
+        the resolution. ``(64, 128, 256, 512)`` is timm's; e.g. ``(16, 32, 64, 128)``
+        makes a narrow ResNet for small data.
       dtype: compute dtype (e.g. ``jnp.bfloat16``).
     """
 
@@ -114,22 +120,41 @@ class ResNet(nn.Module):
     dropout_rate: float = 0.0
     drop_path_rate: float = 0.0
     zero_init_last: bool = True
+    stem: str = "imagenet"
+    stage_widths: Sequence[int] = STAGE_WIDTHS
     dtype: Any = jnp.float32
 
-    total_stride: ClassVar[int] = 32
+    def __post_init__(self):
+        if self.stem not in STEM_STRIDES:
+            raise ValueError(f"stem must be one of {', '.join(STEM_STRIDES)}, got {self.stem!r}.")
+        if len(self.stage_widths) != len(self.depths) or min(self.stage_widths) < 1:
+            raise ValueError(
+                f"stage_widths {tuple(self.stage_widths)} must give one positive width per "
+                f"stage of depths {tuple(self.depths)}."
+            )
+        super().__post_init__()
+
+    @property
+    def total_stride(self) -> int:
+        """Stem stride x 2 per stage after the first (32 for timm's ResNets)."""
+        return STEM_STRIDES[self.stem] * 2 ** (len(self.depths) - 1)
 
     @nn.compact
     def __call__(self, images: jax.Array, *, train: bool = False) -> jax.Array:
         check_convnet_images(images, self.total_stride, "ResNet")
         x = images.astype(self.dtype)
-        x = _conv(64, 7, 2, self.dtype, "conv1")(x)
-        x = nn.relu(batch_norm(train, dtype=self.dtype, name="bn1")(x))
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=torch_padding(3, 2))
+        if self.stem == "imagenet":
+            x = _conv(self.stage_widths[0], 7, 2, self.dtype, "conv1")(x)
+            x = nn.relu(batch_norm(train, dtype=self.dtype, name="bn1")(x))
+            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=torch_padding(3, 2))
+        else:
+            x = _conv(self.stage_widths[0], 3, 1, self.dtype, "conv1")(x)
+            x = nn.relu(batch_norm(train, dtype=self.dtype, name="bn1")(x))
 
         num_blocks = sum(self.depths)
         rates = linear_drop_path_rates(self.drop_path_rate, num_blocks, num_blocks - 1)
         index = 0
-        for stage, (depth, width) in enumerate(zip(self.depths, STAGE_WIDTHS)):
+        for stage, (depth, width) in enumerate(zip(self.depths, self.stage_widths)):
             for i in range(depth):
                 x = ResNetBlock(
                     self.block,

@@ -123,7 +123,7 @@ class _Run:
                 bar.update(1)
                 if step % self.config.train.log_every_steps == 0 or step == last_step:
                     bar.set_postfix(self.log_train(step))
-                if step % plan.steps_per_epoch == 0:
+                if step % (plan.steps_per_epoch * plan.eval_every_epochs) == 0:
                     self.evaluate_epoch(step)
                 if self.ckpt.should_save(step) or step == last_step or self.stopped_early:
                     self.checkpoint(self.ckpt, step)

@@ -76,6 +76,11 @@ class RunPlan:
     def global_batch_size(self) -> int:
         return int(self.config.train.global_batch_size)
 
+    @property
+    def eval_every_epochs(self) -> int:
+        """Validation (and early stopping) runs after every this many epochs."""
+        return int(self.config.train.get("eval_every_epochs", 1) or 1)
+
     def last_step(self, start_step: int) -> int:
         """The last step this invocation runs (``train.halt_after_steps`` may stop early)."""
         halt = self.config.train.halt_after_steps
@@ -355,6 +360,10 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
             f"global batch size {config.train.global_batch_size} does not split into "
             f"{accumulation} micro-batches over {shards} devices; make it a multiple "
             f"of {accumulation * shards} or change --config.train.grad_accum_steps"
+        )
+    if int(config.train.get("eval_every_epochs", 1) or 1) < 1:
+        raise UserError(
+            f"train.eval_every_epochs must be >= 1, got {config.train.eval_every_epochs}"
         )
     train_size = split_sizes[config.data.train_split]
     steps_per_epoch = train_size // config.train.global_batch_size
