@@ -73,3 +73,21 @@ def test_bad_specs_are_one_line_user_errors(spec, match):
 
 def test_every_op_is_documented():
     assert all(OPS[name].__doc__ for name in OPS)
+
+
+def test_random_crop_pads_with_zeros_and_places_the_window_uniformly():
+    image = np.arange(1, 17, dtype=np.uint8).reshape(4, 4, 1)
+    pp = make_preprocess("random_crop(4,1)")
+    seen = set()
+    for seed in range(200):
+        out = pp({"image": image, "label": 0}, np.random.default_rng(seed))["image"][..., 0]
+        assert out.shape == (4, 4)
+        # the window is the 6x6 zero-padded image at some offset (top, left) in 0..2
+        padded = np.pad(image[..., 0], 1).astype(np.float32)
+        match = [(t, lft) for t in range(3) for lft in range(3)
+                 if np.array_equal(padded[t:t + 4, lft:lft + 4], out)]
+        assert len(match) == 1
+        seen.add(match[0])
+    assert len(seen) == 9  # every offset occurs
+    with pytest.raises(UserError, match="random_crop"):
+        pp({"image": image, "label": 0}, None)

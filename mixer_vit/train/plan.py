@@ -79,7 +79,7 @@ class RunPlan:
     @property
     def eval_every_epochs(self) -> int:
         """Validation (and early stopping) runs after every this many epochs."""
-        return int(self.config.train.get("eval_every_epochs", 1) or 1)
+        return int(self.config.train.get("eval_every_epochs", 1))
 
     def last_step(self, start_step: int) -> int:
         """The last step this invocation runs (``train.halt_after_steps`` may stop early)."""
@@ -361,7 +361,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
             f"{accumulation} micro-batches over {shards} devices; make it a multiple "
             f"of {accumulation * shards} or change --config.train.grad_accum_steps"
         )
-    if int(config.train.get("eval_every_epochs", 1) or 1) < 1:
+    if int(config.train.get("eval_every_epochs", 1)) < 1:
         raise UserError(
             f"train.eval_every_epochs must be >= 1, got {config.train.eval_every_epochs}"
         )
