@@ -10,7 +10,7 @@ The runner keeps its own process off accelerators (its training runs need their 
 so ``measure_in_child`` times the arms in a child process that sees the machine as a
 training run does (on a GPU machine, the GPU), once every run has finished:
 
-  python -m mixer_vit.experiment.inference_speed ARMS.json OUT.json
+  python -m mixer_vit.experiment.inference_speed ARMS.json OUT.json SECONDS_PER_ARM
 
 ARMS.json: ``{arm: {"config": "FILE[:ARG]", "overrides": {"a.b": value}}}``; OUT.json:
 ``{"device": text, "arms": {arm: row}}`` (``row`` below, or ``{"error": text}`` for an arm
@@ -110,18 +110,24 @@ def device_description() -> str:
     return text
 
 
-def measure_arms(arms: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def measure_arms(
+    arms: Mapping[str, Mapping[str, Any]], seconds: float = SECONDS_PER_ARM
+) -> dict[str, Any]:
     """{"device": text, "arms": {arm: measure_arm row or {"error": text}}} in this process."""
     rows: dict[str, Any] = {}
     for arm, spec in arms.items():
         try:
-            rows[arm] = measure_arm(spec["config"], spec.get("overrides", {}))
+            rows[arm] = measure_arm(spec["config"], spec.get("overrides", {}), seconds)
         except Exception as e:  # noqa: BLE001 - one arm's failure must not cost the report
             rows[arm] = {"error": " ".join(f"{type(e).__name__}: {e}".split())[:300]}
     return {"device": device_description(), "arms": rows}
 
 
-def measure_in_child(arms: Mapping[str, Mapping[str, Any]], timeout_s: float = 900) -> dict:
+def measure_in_child(
+    arms: Mapping[str, Mapping[str, Any]],
+    seconds: float = SECONDS_PER_ARM,
+    timeout_s: float = 900,
+) -> dict:
     """``measure_arms`` in a child process (``python -m mixer_vit.experiment.inference_speed``)
     with the unchanged environment; every arm gets {"error": ...} when the child fails."""
     with tempfile.TemporaryDirectory() as folder:
@@ -129,7 +135,7 @@ def measure_in_child(arms: Mapping[str, Mapping[str, Any]], timeout_s: float = 9
         with open(arms_path, "w") as f:
             json.dump(arms, f)
         command = [sys.executable, "-m", "mixer_vit.experiment.inference_speed", arms_path,
-                   out_path]
+                   out_path, str(seconds)]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
             failure = "" if done.returncode == 0 else (
@@ -149,11 +155,11 @@ def main(argv: list[str]) -> int:
     from mixer_vit.xla_cpu_flags import set_default_xla_cpu_flags
 
     set_default_xla_cpu_flags()  # the benchmark's XLA:CPU settings, before JAX starts
-    arms_path, out_path = argv
+    arms_path, out_path, seconds = argv
     with open(arms_path) as f:
         arms = json.load(f)
     with open(out_path, "w") as f:
-        json.dump(measure_arms(arms), f, indent=1)
+        json.dump(measure_arms(arms, float(seconds)), f, indent=1)
     return 0
 
 
