@@ -107,16 +107,50 @@ def throughput_points(results: dict) -> list[tuple[str, float, float, float]]:
     return points
 
 
+# Label offsets (points) tried in turn, the first whose box overlaps no earlier label wins.
+_LABEL_OFFSETS = ((6, 5, "left"), (6, -13, "left"), (-6, 5, "right"), (-6, -13, "right"),
+                  (6, 15, "left"), (6, -23, "left"), (-6, 15, "right"), (-6, -23, "right"))
+
+
+def _label_points(fig, ax, labelled: list[tuple[str, float, float]]) -> None:
+    """Annotates each (text, x, y), moving a label to the next offset in _LABEL_OFFSETS
+    while its box would overlap one already placed (or the last offset is reached)."""
+    renderer = fig.canvas.get_renderer()
+    placed = []
+    for text, x, y in labelled:
+        for dx, dy, align in _LABEL_OFFSETS:
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
+                                ha=align, fontsize=9)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed) or (dx, dy, align) == \
+                    _LABEL_OFFSETS[-1]:
+                placed.append(box)
+                break
+            label.remove()
+
+
 def plot_accuracy_vs_throughput(results: dict, path: str) -> str:
     """Test accuracy (mean ± std) against inference img/s on a log axis, a labelled point
     per arm (the arms' ``inference`` rows of results.json); writes ``path``."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
     points = throughput_points(results)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for arm, rate, accuracy, std in points:
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    for _, rate, accuracy, std in points:
         ax.errorbar([rate], [accuracy], yerr=[std], marker="o", capsize=3, color="#4C72B0")
-        ax.annotate(arm, (rate, accuracy), textcoords="offset points", xytext=(5, 4),
-                    fontsize=9)
     ax.set_xscale("log")
+    rates = [rate for _, rate, _, _ in points]
+    if rates:  # some room either side for the labels
+        ax.set_xlim(min(rates) / 1.25, max(rates) * 1.25)
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 100, 200, 500, 1000...
+    ax.xaxis.set_major_formatter(ScalarFormatter())  # plain numbers, not 10^3
+    low, high = ax.get_xlim()
+    if sum(low <= tick <= high for tick in ax.get_xticks()) < 2:  # a narrow range: label
+        ax.xaxis.set_minor_formatter(ScalarFormatter())  # the minor ticks too
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    fig.canvas.draw()
+    _label_points(fig, ax, [(arm, rate, accuracy) for arm, rate, accuracy, _ in points])
     device = (results.get("inference") or {}).get("device") or "unknown device"
-    ax.set_xlabel(f"inference img/s (log scale), {device}")
+    ax.set_xlabel(f"inference img/s (log scale); {device}")
     return _finish(fig, ax, results, path)
