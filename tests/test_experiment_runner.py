@@ -628,3 +628,17 @@ def test_bad_plot_keys_are_one_line_errors(project, capsys, plot, message):
         '"series": "pooling",', ""))
     rc, out, err = run_cli(["experiment", "badplot", "--dry-run"], capsys)
     assert rc == 2 and out == "" and message in one_error_line(err)
+
+
+def test_rewriting_the_report_keeps_the_machine_the_runs_trained_on(project, capsys):
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0
+    path = project / "experiments" / "results" / "toy" / "results.json"
+    results = json.loads(path.read_text())
+    results["machine"]["cpu"] = "The Training CPU"
+    path.write_text(json.dumps(results))
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0  # all skipped
+    assert json.loads(path.read_text())["machine"]["cpu"] == "The Training CPU"
+    assert "Machine (training runs): The Training CPU, " in (path.parent / "results.md").read_text()
+    (path.parent / "runs" / "pooling__seed_0.json").unlink()  # collected here: this machine
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0
+    assert json.loads(path.read_text())["machine"]["cpu"] != "The Training CPU"
