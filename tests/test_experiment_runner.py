@@ -180,6 +180,13 @@ def fake_cost(workdir):
     return {"params": 1000 if "attention" in workdir else 500, "gflops_per_image": 0.25}
 
 
+def table_columns_agree(markdown: str) -> bool:
+    """The results table's header, separator and rows have the same number of cells."""
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") or
+            line.startswith("|---")]
+    return len({line.count("|") for line in rows}) == 1 and len(rows) >= 3
+
+
 def untimed(arms):
     """Stands in for the inference timing (real timing: the tests that ask for it)."""
     return {"device": "none (tests)", "arms": {arm: {"error": "not timed"} for arm in arms}}
@@ -545,6 +552,7 @@ def test_inference_img_per_s_is_measured_per_arm_and_skippable(project, capsys):
         assert 3 <= row["repeats"] <= 20
     markdown = (results_dir / "results.md").read_text()
     assert "| train img/s | inference img/s | wall time (s) |" in markdown
+    assert table_columns_agree(markdown)
     rate = round(inference["arms"]["pooling"]["img_per_s"])
     assert f"| 0.25 | 200 | {rate} |" in markdown  # one seed: no spread
     assert "![test accuracy against inference img/s](accuracy_vs_throughput.png)" in markdown
@@ -609,6 +617,7 @@ def test_train_examples_recorded_per_run_and_plotted_per_series(project, capsys)
     assert (results_dir / "accuracy.png").stat().st_size > 1000
     markdown = (results_dir / "results.md").read_text()
     assert "| inference img/s | train examples | wall time (s) |" in markdown
+    assert table_columns_agree(markdown)
     assert "| 629 |" in markdown and "| 1258 |" in markdown
 
 

@@ -3,8 +3,8 @@ alone: the model built as its runs build it (``model.name``, overrides, the data
 classes and image shape, ``model.dtype`` and ``model.kernels``), randomly initialised, its
 eval forward compiled at the eval batch size (``train.global_batch_size``: the train
 command evaluates in batches of that size), then timed with ``mixer_vit.bench``'s
-inference row (``prepare_ours`` / ``time_calls`` / ``finish_row``): img/s is the median
-over the timed calls, all devices together.
+inference row (``prepare_ours``, ``time_alternating``, ``finish_row``): img/s is the
+median over the timed calls, all devices together.
 
 The runner keeps its own process off accelerators (its training runs need their memory),
 so ``measure_in_child`` times the arms in a child process that sees the machine as a
@@ -52,14 +52,10 @@ def _model_input(config) -> tuple[tuple[int, int, int], int]:
     return tuple(input_shape(config, data_dir, info.image_shape)), info.num_classes
 
 
-def measure_arm(
-    config_spec: str, overrides: Mapping[str, Any], seconds: float = SECONDS_PER_ARM
-) -> dict[str, Any]:
-    """{"img_per_s" (median), "img_per_s_min", "img_per_s_max", "batch_size", "dtype",
-    "image_shape", "repeats", "compile_s"} of the arm's eval forward, float inputs
-    ``[batch, H, W, C]``."""
-    from mixer_vit.bench.throughput import finish_row, prepare_ours
-    from mixer_vit.bench.timing import time_calls
+def prepare_arm(config_spec: str, overrides: Mapping[str, Any]):
+    """(a blocking call of the arm's compiled eval forward on float inputs
+    ``[batch, H, W, C]``, its bench row without timings, the row's extra fields)."""
+    from mixer_vit.bench.throughput import prepare_ours
     from mixer_vit.train.kernels_switch import apply_kernels
 
     config = _arm_config(config_spec, overrides)
@@ -80,21 +76,7 @@ def measure_arm(
         overrides=model_overrides,
         channels=channels,
     )
-    start = time.perf_counter()
-    call()  # the first call after compiling, untimed; it sizes the timed ones
-    first = time.perf_counter() - start
-    repeats = int(min(MAX_REPEATS, max(MIN_REPEATS, seconds // max(first, 1e-6))))
-    timed = finish_row(row, time_calls(call, warmup=1, repeats=repeats))
-    return {
-        "img_per_s": timed["img_per_s"],
-        "img_per_s_min": timed["img_per_s_min"],
-        "img_per_s_max": timed["img_per_s_max"],
-        "batch_size": batch_size,
-        "dtype": dtype,
-        "image_shape": [height, width, channels],
-        "repeats": repeats,
-        "compile_s": timed["compile_s"],
-    }
+    return call, row, {"image_shape": [height, width, channels]}
 
 
 def device_description() -> str:
@@ -113,14 +95,45 @@ def device_description() -> str:
 def measure_arms(
     arms: Mapping[str, Mapping[str, Any]], seconds: float = SECONDS_PER_ARM
 ) -> dict[str, Any]:
-    """{"device": text, "arms": {arm: measure_arm row or {"error": text}}} in this process."""
+    """{"device": text, "arms": {arm: row or {"error": text}}} in this process; a row:
+    "img_per_s" (median), "img_per_s_min", "img_per_s_max", "batch_size", "dtype",
+    "image_shape", "repeats", "compile_s".
+
+    Every arm is compiled first, then timed in rounds that call each arm once, in turn
+    (``bench.timing.time_alternating``), so all arms see the same load of a shared
+    machine; the rounds (3 to 20) take about ``seconds`` per arm."""
+    from mixer_vit.bench.throughput import finish_row
+    from mixer_vit.bench.timing import time_alternating
+
     rows: dict[str, Any] = {}
+    prepared = {}
     for arm, spec in arms.items():
         try:
-            rows[arm] = measure_arm(spec["config"], spec.get("overrides", {}), seconds)
+            call, row, extra = prepare_arm(spec["config"], spec.get("overrides", {}))
+            start = time.perf_counter()
+            call()  # the first call after compiling, untimed; it sizes the rounds
+            prepared[arm] = (call, row, extra, time.perf_counter() - start)
         except Exception as e:  # noqa: BLE001 - one arm's failure must not cost the report
             rows[arm] = {"error": " ".join(f"{type(e).__name__}: {e}".split())[:300]}
-    return {"device": device_description(), "arms": rows}
+    if prepared:
+        round_s = sum(first for *_, first in prepared.values())
+        budget = seconds * len(prepared)
+        repeats = int(min(MAX_REPEATS, max(MIN_REPEATS, budget // max(round_s, 1e-6))))
+        calls = [call for call, *_ in prepared.values()]
+        timings = time_alternating(calls, warmup=1, repeats=repeats, settle=0)
+        for (arm, (_, row, extra, _)), seconds_of_arm in zip(prepared.items(), timings):
+            timed = finish_row(row, seconds_of_arm)
+            rows[arm] = {
+                "img_per_s": timed["img_per_s"],
+                "img_per_s_min": timed["img_per_s_min"],
+                "img_per_s_max": timed["img_per_s_max"],
+                "batch_size": row["batch_size"],
+                "dtype": row["dtype"],
+                **extra,
+                "repeats": repeats,
+                "compile_s": row["compile_s"],
+            }
+    return {"device": device_description(), "arms": {arm: rows[arm] for arm in arms}}
 
 
 def measure_in_child(

@@ -133,8 +133,10 @@ def _inference_note(inference: dict | None) -> str:
     why = f" Not measured for {', '.join(failed)} (results.json says why)." if failed else ""
     return (
         f"Inference img/s: the arm's eval forward pass (random weights, {setting}), compiled "
-        f"and timed at report time on {inference['device']}: the median over the timed calls "
-        f"after a warm-up (mixer_vit/bench timing), one measurement per arm, not per seed.{why}"
+        f"and timed at report time on {inference['device']}: the median of "
+        f"{rows[0]['repeats']} timed calls after a warm-up, the arms called in turn so that "
+        f"all see the same machine load (mixer_vit/bench timing); one measurement per arm, "
+        f"not per seed.{why}"
     )
 
 
@@ -155,7 +157,7 @@ def results_markdown(results: dict) -> str:
         "| arm | what differs | n | test accuracy (%) | params | GFLOPs/img | train img/s "
         f"| inference img/s |{' train examples |' if examples else ''} wall time (s) "
         f"| published{source} |",
-        "|---|---|---|---|---|---|---|---|---|" + ("---|" if examples else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if examples else ""),
     ]
     differs = _distinguishing(results)
     timed = (results.get("inference") or {}).get("arms", {})
