@@ -108,8 +108,8 @@ def throughput_points(results: dict) -> list[tuple[str, float, float, float]]:
 
 
 # Label offsets (points) tried in turn, the first whose box overlaps no earlier label wins.
-_LABEL_OFFSETS = ((6, 5, "left"), (6, -13, "left"), (-6, 5, "right"), (-6, -13, "right"),
-                  (6, 15, "left"), (6, -23, "left"), (-6, 15, "right"), (-6, -23, "right"))
+_LABEL_OFFSETS = ((7, 7, "left"), (14, -16, "left"), (-14, 16, "right"), (-14, -16, "right"),
+                  (14, 28, "left"), (14, -28, "left"), (-14, 28, "right"), (-14, -28, "right"))
 
 
 def _label_points(fig, ax, labelled: list[tuple[str, float, float]]) -> None:
@@ -119,8 +119,11 @@ def _label_points(fig, ax, labelled: list[tuple[str, float, float]]) -> None:
     placed = []
     for text, x, y in labelled:
         for dx, dy, align in _LABEL_OFFSETS:
+            moved = (dx, dy, align) != _LABEL_OFFSETS[0]  # a thin line shows whose it is
             label = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy),
-                                ha=align, fontsize=9)
+                                ha=align, va="center", fontsize=9,
+                                arrowprops=dict(arrowstyle="-", lw=0.6, color="0.4",
+                                                shrinkA=1, shrinkB=4) if moved else None)
             box = label.get_window_extent(renderer)
             if not any(box.overlaps(other) for other in placed) or (dx, dy, align) == \
                     _LABEL_OFFSETS[-1]:
