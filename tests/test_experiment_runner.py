@@ -119,9 +119,12 @@ def test_dry_run_lines_parse_back_into_the_arm_config(project, capsys):
 # -- a fake train command --------------------------------------------------------------
 
 
+DEFAULT_ACCURACY = 0.75  # of arms other than attention and pooling
+
+
 def accuracy_of(run) -> float:
     """A made-up but deterministic test accuracy per arm and seed."""
-    return {"attention": 0.90, "pooling": 0.88}[run.arm] + 0.01 * run.seed
+    return {"attention": 0.90, "pooling": 0.88}.get(run.arm, DEFAULT_ACCURACY) + 0.01 * run.seed
 
 
 def fake_finished_workdir(run) -> None:
@@ -177,11 +180,24 @@ def fake_cost(workdir):
     return {"params": 1000 if "attention" in workdir else 500, "gflops_per_image": 0.25}
 
 
-def run_experiment(args, launch, capsys):
+def table_columns_agree(markdown: str) -> bool:
+    """The results table's header, separator and rows have the same number of cells."""
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") or
+            line.startswith("|---")]
+    return len({line.count("|") for line in rows}) == 1 and len(rows) >= 3
+
+
+def untimed(arms):
+    """Stands in for the inference timing (real timing: the tests that ask for it)."""
+    return {"device": "none (tests)", "arms": {arm: {"error": "not timed"} for arm in arms}}
+
+
+def run_experiment(args, launch, capsys, inference_speed=untimed):
     name, rest = split_name(args)
     fv = cli._parse(rest, define_flags)
     try:
-        rc = run_command(name, fv, args, launch=launch, model_cost=fake_cost)
+        rc = run_command(name, fv, args, launch=launch, model_cost=fake_cost,
+                         inference_speed=inference_speed)
     except ValueError as e:  # what cli.main turns into "error: ..." and status 2
         rc = 2
         print(f"error: {e}", file=__import__("sys").stderr)
@@ -511,3 +527,127 @@ def get_config():
     assert [json.loads(a)["returncode"] for a in attempts] == [-9, 0]
     assert summary["wall_time_s"] == pytest.approx(
         sum(json.loads(a)["seconds"] for a in attempts))
+
+
+# -- report-time measurements: inference img/s and training-set size -----------------------
+
+
+def test_inference_img_per_s_is_measured_per_arm_and_skippable(project, capsys):
+    """The default timing (a child process, real models) gives every arm a positive img/s
+    at the eval batch size; the column and the accuracy-vs-throughput plot appear; with
+    --noinference_timing neither does and nothing is timed."""
+    from mixer_vit.experiment.inference_speed import measure_in_child
+
+    rc, _, err = run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys,
+                                inference_speed=lambda arms: measure_in_child(arms, seconds=0.1))
+    assert rc == 0, err
+    results_dir = project / "experiments" / "results" / "toy"
+    results = json.loads((results_dir / "results.json").read_text())
+    inference = results["inference"]
+    assert inference["device"].startswith(f"{__import__('jax').device_count()} x ")
+    for arm in ("attention", "pooling"):
+        row = inference["arms"][arm]
+        assert row["img_per_s"] > 0 and row["img_per_s_min"] <= row["img_per_s"]
+        assert (row["batch_size"], row["dtype"], row["image_shape"]) == (64, "float32", [8, 8, 1])
+        assert 3 <= row["repeats"] <= 20
+    markdown = (results_dir / "results.md").read_text()
+    assert "| train img/s | inference img/s | wall time (s) |" in markdown
+    assert table_columns_agree(markdown)
+    rate = round(inference["arms"]["pooling"]["img_per_s"])
+    assert f"| 0.25 | 200 | {rate} |" in markdown  # one seed: no spread
+    assert "![test accuracy against inference img/s](accuracy_vs_throughput.png)" in markdown
+    assert (results_dir / "accuracy_vs_throughput.png").stat().st_size > 1000
+    # The toy arms read all of sklearn_digits' train split: 1258 of its 1797 images.
+    assert results["table"]["attention"]["train_examples"]["mean"] == 1258
+
+    (results_dir / "accuracy_vs_throughput.png").unlink()
+    timed = []
+    rc, _, err = run_experiment(["toy", "--seeds", "1", "--noinference_timing"], FakeTrain(),
+                                capsys, inference_speed=lambda arms: timed.append(arms))
+    assert rc == 0 and timed == []
+    results = json.loads((results_dir / "results.json").read_text())
+    markdown = (results_dir / "results.md").read_text()
+    assert results["inference"] is None and "accuracy_vs_throughput" not in markdown
+    assert "Inference img/s: not measured" in markdown
+    assert not (results_dir / "accuracy_vs_throughput.png").exists()
+
+
+DATA_EFFICIENCY = '''
+def get_config():
+    return dict(
+        claim="more data helps", base_config="digits_mixer.py:attention,num_heads=4", seeds=1,
+        base_overrides={"data": {"name": "sklearn_digits"}},
+        arms={
+            "attention_50pct": {"series": "attention", "data.train_split": "train[:50%]"},
+            "attention_full": {"series": "attention"},
+            "pooling_50pct": {"config": "digits_mixer.py:pooling", "series": "pooling",
+                              "data.train_split": "train[:50%]"},
+        },
+        plot_x="train_examples", plot_series="series",
+    )
+'''
+
+
+def test_train_examples_recorded_per_run_and_plotted_per_series(project, capsys):
+    """Each summary records the examples its split holds (TFDS's count of the split
+    expression: half of digits' 1258 training images is 629); plot_x train_examples draws
+    one line per series label on a log axis."""
+    from mixer_vit.experiment.plot import series_points, x_scale
+
+    write_experiment(project, "data_eff", DATA_EFFICIENCY)
+    spec = load_experiment("data_eff")
+    assert spec.arms["pooling_50pct"].series == "pooling"
+    assert "series" not in spec.arms["pooling_50pct"].overrides  # a label, not a flag
+    rc, out, _ = run_cli(["experiment", "data_eff", "--dry-run"], capsys)
+    assert rc == 0 and "series" not in out
+    rc, _, err = run_experiment(["data_eff"], FakeTrain(), capsys)
+    assert rc == 0, err
+    results_dir = project / "experiments" / "results" / "data_eff"
+    runs = results_dir / "runs"
+    assert json.loads((runs / "attention_50pct__seed_0.json").read_text())["train_examples"] == 629
+    assert json.loads((runs / "attention_full__seed_0.json").read_text())["train_examples"] == 1258
+    results = json.loads((results_dir / "results.json").read_text())
+    assert results["arms"]["pooling_50pct"]["series"] == "pooling"
+    accuracy = 100 * DEFAULT_ACCURACY
+    assert series_points(results) == {
+        "attention": [(629.0, accuracy, 0.0), (1258.0, accuracy, 0.0)],
+        "pooling": [(629.0, accuracy, 0.0)],
+    }
+    assert x_scale(results) == "log"
+    assert (results_dir / "accuracy.png").stat().st_size > 1000
+    markdown = (results_dir / "results.md").read_text()
+    assert "| inference img/s | train examples | wall time (s) |" in markdown
+    assert table_columns_agree(markdown)
+    assert "| 629 |" in markdown and "| 1258 |" in markdown
+
+
+@pytest.mark.parametrize(
+    "plot, message",
+    [
+        ('plot_x="train_example"', "plot key 'train_example' is not an override of any arm"),
+        ('plot_x="series"', "plot key 'series' is not an override of any arm"),
+        ('plot_x="train_examples", plot_series="series"',
+         "plot_series is 'series' but no arm has a series label"),
+    ],
+)
+def test_bad_plot_keys_are_one_line_errors(project, capsys, plot, message):
+    write_experiment(project, "badplot", DATA_EFFICIENCY.replace(
+        'plot_x="train_examples", plot_series="series"', plot).replace(
+        '"series": "attention", ', "").replace('"series": "attention"', "").replace(
+        '"series": "pooling",', ""))
+    rc, out, err = run_cli(["experiment", "badplot", "--dry-run"], capsys)
+    assert rc == 2 and out == "" and message in one_error_line(err)
+
+
+def test_rewriting_the_report_keeps_the_machine_the_runs_trained_on(project, capsys):
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0
+    path = project / "experiments" / "results" / "toy" / "results.json"
+    results = json.loads(path.read_text())
+    results["machine"]["cpu"] = "The Training CPU"
+    path.write_text(json.dumps(results))
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0  # all skipped
+    assert json.loads(path.read_text())["machine"]["cpu"] == "The Training CPU"
+    assert "Machine (training runs): The Training CPU, " in (path.parent / "results.md").read_text()
+    (path.parent / "runs" / "pooling__seed_0.json").unlink()  # collected here: this machine
+    assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0
+    assert json.loads(path.read_text())["machine"]["cpu"] != "The Training CPU"

@@ -15,6 +15,7 @@ AGGREGATED = (
     "wall_time_s",
     "params",
     "gflops_per_image",
+    "train_examples",
 )
 
 

@@ -1,10 +1,10 @@
-"""``mixer-vit experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]``
-(cli.py only dispatches here).
+"""``mixer-vit experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]
+[--noinference_timing]`` (cli.py only dispatches here).
 
 Plans arm x seed runs of ``experiments/NAME.py``, prints their train commands
 (``--dry-run``) or brings each to a finished summary (skipping finished runs, resuming
-interrupted ones), then writes results.json, results.md and the plot into the results
-folder.
+interrupted ones), times each arm's inference forward (``inference_speed.py``, in a child
+process), then writes results.json, results.md and the plots into the results folder.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string(
         "results", None, "Results folder (default: experiments/results/NAME).", flag_values=fv
     )
+    flags.DEFINE_boolean(
+        "inference_timing",
+        True,
+        "Time each arm's inference forward for the report (a few seconds per arm).",
+        flag_values=fv,
+    )
 
 
 def split_name(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -48,9 +54,12 @@ def run_command(
     *,
     launch: Callable | None = None,
     model_cost: Callable[[str], dict] | None = None,
+    inference_speed: Callable[[dict], dict] | None = None,
 ) -> int:
     """``launch`` / ``model_cost`` replace the train process and the checkpoint-based cost
-    lookup (tests); see ``execute.execute_runs``."""
+    lookup (tests); see ``execute.execute_runs``. ``inference_speed`` replaces the timing
+    child process (``inference_speed.measure_in_child``: {arm: {"config", "overrides"}} ->
+    {"device", "arms": {arm: row}})."""
     from mixer_vit.experiment.plan import default_root, plan_runs
     from mixer_vit.experiment.spec import load_experiment
 
@@ -65,13 +74,12 @@ def run_command(
         for run in runs:
             print(run.shell_line())
         return 0
-    return _run_and_report(spec, runs, fv, argv, launch, model_cost)
+    return _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed)
 
 
-def _run_and_report(spec, runs, fv, argv, launch, model_cost) -> int:
+def _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed) -> int:
     from mixer_vit.experiment import execute, report, results_folder
-    from mixer_vit.experiment.machine import describe_machine
-    from mixer_vit.experiment.plot import plot_results
+    from mixer_vit.experiment.plot import plot_accuracy_vs_throughput, plot_results
 
     results_dir = fv.results or results_folder.default_results_dir(spec)
     results_folder.check_results_folder(results_dir, spec, runs)
@@ -88,11 +96,28 @@ def _run_and_report(spec, runs, fv, argv, launch, model_cost) -> int:
     )
     summaries = [o.summary for o in outcomes if o.summary is not None]
     command = shlex.join(["mixer-vit", "experiment", *argv])
-    results = report.build_results(spec, runs, summaries, command, describe_machine())
+    finished_arms = [arm for arm in spec.arms if any(s["arm"] == arm for s in summaries)]
+    inference = None
+    if fv.inference_timing and finished_arms:
+        from mixer_vit.experiment.inference_speed import measure_in_child
+
+        timing = inference_speed or measure_in_child
+        inference = timing({
+            arm: {"config": spec.arms[arm].config, "overrides": spec.arms[arm].overrides}
+            for arm in finished_arms
+        })
+    results = report.build_results(
+        spec, runs, summaries, command, _training_machine(outcomes, results_dir),
+        inference=inference, train_examples=_arm_train_examples(spec, finished_arms),
+    )
     report.write_results_json(results, results_dir)
     report.write_results_markdown(results, results_dir)
     if results["table"]:
         plot_results(results, os.path.join(results_dir, report.PLOT_FILE))
+    if report.has_throughput_plot(results):
+        plot_accuracy_vs_throughput(
+            results, os.path.join(results_dir, report.THROUGHPUT_PLOT_FILE)
+        )
     print(f"{spec.name}: {results['verdict']}; results in {results_dir}/results.md")
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
@@ -101,6 +126,36 @@ def _run_and_report(spec, runs, fv, argv, launch, model_cost) -> int:
             f"{failed[0].detail}; fix it and rerun the same command (finished runs are kept)"
         )
     return 0
+
+
+def _training_machine(outcomes, results_dir: str) -> dict:
+    """The machine the results' training numbers come from: the one the previous report
+    recorded when this invocation trained or collected nothing (only rewriting the report,
+    perhaps elsewhere), else this one."""
+    import json
+
+    from mixer_vit.experiment.machine import describe_machine
+
+    previous = os.path.join(results_dir, "results.json")
+    if all(o.status == "skipped" for o in outcomes) and os.path.isfile(previous):
+        with open(previous) as f:
+            machine = json.load(f).get("machine")
+        if machine:
+            return machine
+    return describe_machine()
+
+
+def _arm_train_examples(spec, arms) -> dict:
+    """arm -> training examples its config's train split holds (None where unreadable)."""
+    from mixer_vit.experiment.train_examples import train_examples_of
+
+    counts = {}
+    for arm in arms:
+        data_set, split = spec.arms[arm].data_set, spec.arms[arm].train_split
+        counts[arm] = train_examples_of(
+            {"name": data_set[0], "data_dir": data_set[1], "train_split": split}
+        ) if data_set and split else None
+    return counts
 
 
 def _check_data_sets(spec) -> None:

@@ -12,6 +12,7 @@ from mixer_vit.experiment.spec import ExperimentSpec
 from mixer_vit.experiment.verdict import verdict_line
 
 PLOT_FILE = "accuracy.png"
+THROUGHPUT_PLOT_FILE = "accuracy_vs_throughput.png"
 
 
 def build_results(
@@ -20,10 +21,21 @@ def build_results(
     summaries: list[dict],
     command: str,
     machine: dict,
+    inference: dict | None = None,
+    train_examples: dict[str, int | None] | None = None,
 ) -> dict:
     """The results.json content: the experiment, the per-arm table, the verdict, every run
-    summary, the runs still missing, the command and the machine."""
-    table = aggregate(summaries, spec.arms)
+    summary, the runs still missing, the command and the machine.
+
+    ``inference``: ``inference_speed.measure_arms``'s {"device", "arms": {arm: row}} (None:
+    not measured). ``train_examples``: arm -> the count its config's train split gives, for
+    summaries written before runs recorded it (their files are left as they are)."""
+    counted = train_examples or {}
+    table = aggregate(
+        [s if s.get("train_examples") is not None
+         else {**s, "train_examples": counted.get(s["arm"])} for s in summaries],
+        spec.arms,
+    )
     means = {arm: row["test_accuracy"]["mean"] for arm, row in table.items()}
     means = {arm: mean for arm, mean in means.items() if mean is not None}
     have = {(s["arm"], s["seed"]) for s in summaries}
@@ -33,7 +45,9 @@ def build_results(
         "setting": spec.setting,
         "base_config": spec.base_config,
         "arms": {
-            a.name: {"config": a.config, "overrides": a.overrides} for a in spec.arms.values()
+            a.name: {"config": a.config, "overrides": a.overrides,
+                     **({"series": a.series} if a.series else {})}
+            for a in spec.arms.values()
         },
         "seeds_planned": sorted({run.seed for run in runs}),
         "published": {"source": spec.published_source, "values": spec.published_values},
@@ -42,6 +56,7 @@ def build_results(
         "plot_x": spec.plot_x,
         "plot_series": spec.plot_series,
         "table": table,
+        "inference": inference,
         "runs": sorted(summaries, key=lambda s: (list(spec.arms).index(s["arm"]), s["seed"])),
         "missing_runs": [run.key for run in runs if (run.arm, run.seed) not in have],
         "command": command,
@@ -84,9 +99,51 @@ def _gflops_text(stats: dict) -> str:
     return f"{stats['mean']:.4g}" if stats["mean"] is not None else "-"
 
 
+def _rate_text(row: dict | None) -> str:
+    return f"{row['img_per_s']:.0f}" if row and row.get("img_per_s") else "-"
+
+
+def _examples_vary(results: dict) -> bool:
+    counts = {json.dumps(row["train_examples"]["mean"]) for row in results["table"].values()}
+    return len(counts) > 1 or results.get("plot_x") == "train_examples"
+
+
+def has_throughput_plot(results: dict) -> bool:
+    """Some arm has both a test accuracy and an inference img/s."""
+    timed = (results.get("inference") or {}).get("arms", {})
+    return any(
+        (timed.get(arm) or {}).get("img_per_s") and row["test_accuracy"]["mean"] is not None
+        for arm, row in results["table"].items()
+    )
+
+
+def _inference_note(inference: dict | None) -> str:
+    if not inference:
+        return "Inference img/s: not measured (`--noinference_timing`)."
+    rows = [r for r in inference["arms"].values() if r.get("img_per_s")]
+    if not rows:
+        errors = [r.get("error") for r in inference["arms"].values() if r.get("error")]
+        return f"Inference img/s: not measured ({errors[0] if errors else 'no arm timed'})."
+    settings = {(r["batch_size"], r["dtype"]) for r in rows}
+    setting = (
+        f"batch {rows[0]['batch_size']}, {rows[0]['dtype']}" if len(settings) == 1
+        else "each arm's eval batch size and dtype (results.json)"
+    )
+    failed = [arm for arm, r in inference["arms"].items() if r.get("error")]
+    why = f" Not measured for {', '.join(failed)} (results.json says why)." if failed else ""
+    return (
+        f"Inference img/s: the arm's eval forward pass (random weights, {setting}), compiled "
+        f"and timed at report time on {inference['device']}: the median of "
+        f"{rows[0]['repeats']} timed calls after a warm-up, the arms called in turn so that "
+        f"all see the same machine load (mixer_vit/bench timing); one measurement per arm, "
+        f"not per seed.{why}"
+    )
+
+
 def results_markdown(results: dict) -> str:
     published = results["published"]
     source = f" ({published['source']})" if published["source"] else ""
+    examples = _examples_vary(results)
     lines = [
         f"# Experiment `{results['experiment']}`",
         "",
@@ -98,34 +155,45 @@ def results_markdown(results: dict) -> str:
         f"**Verdict: {results['verdict']}.**",
         "",
         "| arm | what differs | n | test accuracy (%) | params | GFLOPs/img | train img/s "
-        f"| wall time (s) | published{source} |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| inference img/s |{' train examples |' if examples else ''} wall time (s) "
+        f"| published{source} |",
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if examples else ""),
     ]
     differs = _distinguishing(results)
+    timed = (results.get("inference") or {}).get("arms", {})
     for arm, row in results["table"].items():
+        count = row["train_examples"]["mean"]
+        count_text = f" {count:.0f} |" if count is not None else " - |"
         lines.append(
             f"| {arm} | {differs[arm]} | {row['test_accuracy']['n']} | "
             f"{_pm(row['test_accuracy'], 100)} | {_params_text(row['params'])} | "
             f"{_gflops_text(row['gflops_per_image'])} | {_pm(row['train_img_per_s'], 1, 0)} | "
+            f"{_rate_text(timed.get(arm))} |{count_text if examples else ''} "
             f"{_pm(row['wall_time_s'], 1, 0)} | {published['values'].get(arm, '-')} |"
         )
     if results["missing_runs"]:
         lines += ["", f"Runs not finished yet: {', '.join(results['missing_runs'])}."]
     machine = results["machine"]
     gpus = f", {len(machine['gpus'])} GPU(s): {machine['gpus'][0]}" if machine.get("gpus") else ""
+    plots = [f"![test accuracy per arm]({PLOT_FILE})"]
+    if has_throughput_plot(results):
+        plots.append(f"![test accuracy against inference img/s]({THROUGHPUT_PLOT_FILE})")
     lines += [
         "",
-        f"![test accuracy per arm]({PLOT_FILE})",
+        " ".join(plots),
         "",
         "Test accuracy: mean ± sample std (ddof=1) over the n seeds of an arm. GFLOPs: one "
         "forward pass per image as XLA counts them (a multiply-add is 2 FLOPs, about twice "
         "the GMACs papers quote). Train img/s: the median over each run's logged train "
         "windows, mean over seeds. Wall time: per run, including start-up and compiling.",
         "",
+        _inference_note(results.get("inference")),
+        "",
         f"Command: `{results['command']}`",
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores{gpus}; jax {machine['jax']}, "
-        f"jaxlib {machine['jaxlib']}, Python {machine['python']}, {machine['platform']}.",
+        f"Machine (training runs): {machine['cpu']}, {machine['cores']} cores{gpus}; jax "
+        f"{machine['jax']}, jaxlib {machine['jaxlib']}, Python {machine['python']}, "
+        f"{machine['platform']}.",
         "",
         f"Per-run summaries: `runs/` (one JSON per arm and seed). Generated "
         f"{results['generated_at']}.",

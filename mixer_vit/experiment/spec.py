@@ -14,7 +14,16 @@ An experiment file defines ``get_config()`` returning a ``ConfigDict`` (or dict)
 - ``published`` (optional): ``dict(source=str, values={arm: number or text})``;
 - ``rule`` (str, optional): when the claim holds, an expression over arm names (each the
   arm's mean test accuracy), numbers, ``+ - * /``, comparisons, ``and``/``or``/``not``;
-- ``plot_x`` / ``plot_series`` (str, optional): override keys for an accuracy-vs-x plot.
+- ``plot_x`` (str, optional): what the accuracy plot's x axis shows: a numeric override
+  key (e.g. ``"optim.lr"``, a linear axis) or a quantity the runner derives per run,
+  ``DERIVED_PLOT_X``: ``"train_examples"``, the number of training examples the run read
+  (its ``data.train_split`` counted by TFDS's split info), drawn on a log axis;
+- ``plot_series`` (str, optional): one line per value of this override key, of ``config``,
+  or of ``series``, the arms' own labels: an arm may carry ``"series": "ViT"`` beside its
+  overrides (a plot label only, never passed to the train command).
+
+Example (data efficiency): ``plot_x = "train_examples"``, ``plot_series = "series"``, arms
+``{"vit_1pct": {"series": "ViT", "data": {"train_split": "train[:1%]"}}, ...}``.
 
 Everything is checked before any run starts: unknown keys end in a one-line ``UserError``.
 """
@@ -46,6 +55,9 @@ EXPERIMENT_KEYS = {
     "plot_x",
     "plot_series",
 }
+# plot_x values that name a per-run quantity the runner records, not an override.
+DERIVED_PLOT_X = ("train_examples",)
+SERIES = "series"  # the arm key of its plot label
 ARM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -57,6 +69,8 @@ class Arm:
     config: str
     overrides: dict[str, Any]
     data_set: tuple[str, str | None] | None = None  # (data.name, data.data_dir) it trains on
+    train_split: str | None = None  # data.train_split as its config resolves it
+    series: str = ""  # its plot label (the arm's optional "series" key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +195,9 @@ def load_experiment(name: str) -> ExperimentSpec:
             )
         overrides = config_overrides.flatten(_as_dict(arm_raw, f"arm {arm_name}"))
         config = overrides.pop("config", None)
+        series = overrides.pop(SERIES, "")
+        if not isinstance(series, str):
+            raise UserError(f"{where}: arm {arm_name}'s series must be a str, got {series!r}")
         config = resolve_config_file(str(config), beside) if config else base_config
         merged = {**base_overrides, **overrides}
         merged.pop("seed", None)  # the runner sets the seed
@@ -188,7 +205,8 @@ def load_experiment(name: str) -> ExperimentSpec:
         config_overrides.check_against(resolved, merged, f"arm {arm_name} of {where}")
         data = resolved.get("data")
         data_set = (data.get("name"), data.get("data_dir")) if data and data.get("name") else None
-        arms[arm_name] = Arm(arm_name, config, merged, data_set)
+        train_split = str(data.get("train_split")) if data and data.get("train_split") else None
+        arms[arm_name] = Arm(arm_name, config, merged, data_set, train_split, series)
     seeds = int(raw.get("seeds", 3))
     published = _as_dict(raw.get("published"), "published")
     spec = ExperimentSpec(
@@ -222,6 +240,12 @@ def _check_references(spec: ExperimentSpec, where: str) -> None:
                     f"{where}: rule {spec.rule!r} names unknown arm {arm!r}; arms: "
                     f"{', '.join(spec.arms)}"
                 )
-    for key in (spec.plot_x, spec.plot_series):
-        if key and not any(key in arm.overrides or key == "config" for arm in spec.arms.values()):
-            raise UserError(f"{where}: plot key {key!r} is not an override of any arm")
+    if spec.plot_series == SERIES and not any(arm.series for arm in spec.arms.values()):
+        raise UserError(f"{where}: plot_series is 'series' but no arm has a series label")
+    for key, known in ((spec.plot_x, ("config", *DERIVED_PLOT_X)),
+                       (spec.plot_series, ("config", SERIES))):
+        if key and key not in known and not any(key in a.overrides for a in spec.arms.values()):
+            raise UserError(
+                f"{where}: plot key {key!r} is not an override of any arm (plot_x may also be "
+                f"{', '.join(DERIVED_PLOT_X)}; plot_series config or series)"
+            )

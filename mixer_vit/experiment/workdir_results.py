@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mixer_vit.experiment.train_examples import train_examples_of
+
 ATTEMPTS_FILE = "experiment_attempts.jsonl"
 
 
@@ -99,8 +101,9 @@ def wall_time(workdir: str) -> tuple[float | None, str]:
 
 def final_metrics(workdir: str) -> dict[str, Any]:
     """Test accuracy/loss/count and the step they were measured at, the last validation
-    accuracy, and training throughput: the median img/s over the logged train windows (the
-    median keeps out the windows that include compiling)."""
+    accuracy, training throughput: the median img/s over the logged train windows (the
+    median keeps out the windows that include compiling), and the number of training
+    examples the run read (None when its data set is not readable here)."""
     data = _data_config(workdir)
     test = _last_line_of_split(workdir, data.get("test_split", "test")) or {}
     validation = _last_line_of_split(workdir, data.get("eval_split", "validation")) or {}
@@ -114,6 +117,7 @@ def final_metrics(workdir: str) -> dict[str, Any]:
         "steps": test.get("step"),
         "validation_accuracy": validation.get("accuracy"),
         "train_img_per_s": float(np.median(train_rates)) if train_rates else None,
+        "train_examples": train_examples_of(data),
         "wall_time_s": seconds,
         "wall_time_from": wall_source,
         "finished_at": time.strftime(

@@ -230,7 +230,7 @@ def open_data_split(config: ml_collections.ConfigDict, data_dir: str, split: str
     )
 
 
-def _input_shape(config: ml_collections.ConfigDict, data_dir: str, stored_shape) -> tuple:
+def input_shape(config: ml_collections.ConfigDict, data_dir: str, stored_shape) -> tuple:
     """(H, W, C) the model sees: what ``data.eval_pp`` makes of a stored example, or the
     stored shape when there is no spec."""
     if not config.data.eval_pp:
@@ -346,7 +346,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
             "data.train_pp and data.augment both augment the training images; "
             "put the augmentation in the train_pp spec and leave data.augment unset"
         )
-    image_shape = _input_shape(config, data_dir, info.image_shape)
+    image_shape = input_shape(config, data_dir, info.image_shape)
     check_image_size(image_shape[:2], getattr(model, "patch_size", None), config.model.name)
     mesh_config = config.get("mesh") or ml_collections.ConfigDict()
     mesh = parallel.make_mesh(
