@@ -26,6 +26,7 @@ SUBSETS = {
     "100pct": ("train[:90%]", 2, 1),
 }
 # family -> config preset of experiments/configs/fashion_mnist.py and model overrides
+LABELS = {"resnet": "ResNet-10", "vit": "ViT", "mixer": "MLP-Mixer"}
 FAMILIES = {
     # ResNet-10 layout (one BasicBlock per stage) at widths 16-32-64-128, small-image stem.
     "resnet": ("fashion_mnist.py:resnet", {"depths": (1, 1, 1, 1)}),
@@ -38,6 +39,7 @@ def _arm(family: str, subset: str) -> dict:
     config, model_overrides = FAMILIES[family]
     split, epochs, eval_every = SUBSETS[subset]
     arm = {
+        "series": LABELS[family],
         "config": config,
         "data": {"train_split": split},
         "train": {"num_epochs": epochs, "eval_every_epochs": eval_every},
@@ -78,6 +80,8 @@ def get_config():
         f"{family}_{subset}": _arm(family, subset) for family in FAMILIES for subset in SUBSETS
     }
     config.seeds = 2
+    config.plot_x = "train_examples"
+    config.plot_series = "series"
     config.published = dict(
         source=(
             "ViT (Dosovitskiy et al. 2021) Figure 3 / section 4.3: ImageNet top-1 after "
