@@ -31,6 +31,7 @@ from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
 from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
 from mixer_vit.train.kernels_switch import apply_kernels
+from mixer_vit.train.population_plan import check_population, population_size
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
@@ -71,6 +72,7 @@ class RunPlan:
     tx: optax.GradientTransformation
     step_options: StepOptions
     reading: DataReading = dataclasses.field(default_factory=DataReading)
+    population: int = 0  # members trained together (train/population_plan.py); 0: off
 
     @property
     def global_batch_size(self) -> int:
@@ -331,6 +333,7 @@ def _split_sizes(config: ml_collections.ConfigDict, data_dir: str) -> dict[str, 
 def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     """Validates ``config`` and derives the whole run from it (see the module doc)."""
     check_config(config)
+    population = population_size(config)
     step_options = StepOptions.from_config(config)
     if config.data.augment.repeats < 1:
         raise UserError(f"data.augment.repeats must be >= 1, got {config.data.augment.repeats}")
@@ -353,6 +356,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         config.num_devices, fsdp=mesh_config.get("fsdp", 1), model=mesh_config.get("model", 1)
     )
     parallel.check_global_batch(config.train.global_batch_size, mesh)
+    check_population(config, step_options, mesh)
     accumulation = step_options.accumulation_steps
     shards = parallel.batch_shard_count(mesh)
     if config.train.global_batch_size % (accumulation * shards):
@@ -391,4 +395,5 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         tx=tx,
         step_options=step_options,
         reading=reading,
+        population=population,
     )
