@@ -19,7 +19,7 @@ from mixer_vit.experiment import workdir_results
 from mixer_vit.models import create_model
 from mixer_vit.train.loop import open_checkpointer, train_and_evaluate
 from mixer_vit.train.plan import plan_run
-from mixer_vit.train.population_plan import member_workdir
+from mixer_vit.train.population_plan import POPULATION_AUTO_KERNELS, member_workdir
 from mixer_vit.train.population_step import make_population_train_step, shard_population_batch
 from mixer_vit.train.state import create_train_state
 from mixer_vit.train.step import make_train_step
@@ -67,6 +67,9 @@ def test_members_equal_separate_runs_after_a_few_steps(tiny_config, tmp_path):
     assert stacked.step.tolist() == [steps, steps]
     separate = tiny_config(halt_after_steps=steps)
     separate.seed = 6  # member 1
+    # a population computes with the reference kernels (auto: POPULATION_AUTO_KERNELS),
+    # and so does the separate run its member config.json describes
+    separate.model.kernels = POPULATION_AUTO_KERNELS
     train_and_evaluate(separate, str(tmp_path / "seed_6"))
     state = _saved_state(separate, str(tmp_path / "seed_6"))
     absolute, relative = _max_differences(stacked.params, 1, state.params)
@@ -119,6 +122,7 @@ def test_batchnorm_members_equal_separate_steps():
             assert absolute <= TOLERANCE and relative <= TOLERANCE, (seed, part, absolute)
 
 
+@pytest.mark.slow  # three trainings of an epoch (~20 s alone, ~50 s on a loaded machine)
 def test_population_writes_member_results_and_resumes(tiny_config, tmp_path):
     """Halted and resumed, a population of 2 ends with two member folders that read as
     finished runs, whose test metrics equal the separate runs'."""
@@ -139,11 +143,13 @@ def test_population_writes_member_results_and_resumes(tiny_config, tmp_path):
         assert workdir_results.is_finished(folder)
         assert workdir_results.started_config(folder)["seed"] == member["seed"]
         assert workdir_results.started_config(folder)["train"]["population"] == 0
+        assert workdir_results.started_config(folder)["model"]["kernels"] == "reference"
         final = workdir_results.final_metrics(folder)
         assert final["test_accuracy"] == member["accuracy"]
         assert final["steps"] == result["steps"] == 39  # 1258 // 32 steps in one epoch
     separate = tiny_config(num_epochs=1)
     separate.seed = 1
+    separate.model.kernels = POPULATION_AUTO_KERNELS
     alone = train_and_evaluate(separate, str(tmp_path / "seed_1"))
     assert result["members"][1]["count"] == alone["count"]
     assert abs(result["members"][1]["loss"] - alone["loss"]) < 1e-4

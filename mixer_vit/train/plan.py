@@ -31,7 +31,11 @@ from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
 from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
 from mixer_vit.train.kernels_switch import apply_kernels
-from mixer_vit.train.population_plan import check_population, population_size
+from mixer_vit.train.population_plan import (
+    POPULATION_AUTO_KERNELS,
+    check_population,
+    population_size,
+)
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
@@ -297,8 +301,12 @@ def _compute_dtype(config: ml_collections.ConfigDict):
 def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
     """The configured model: ``model.name`` with its overrides, ``num_classes`` outputs
     unless overridden, computing in ``model.dtype`` with the layer kernels of
-    ``model.kernels`` (parameters float32)."""
-    apply_kernels(config.model.get("kernels", "auto") or "auto")
+    ``model.kernels`` (parameters float32; ``auto`` is ``reference`` for a population,
+    see ``POPULATION_AUTO_KERNELS``)."""
+    kernels = config.model.get("kernels", "auto") or "auto"
+    if kernels == "auto" and population_size(config):
+        kernels = POPULATION_AUTO_KERNELS  # the CPU-tuned kernels lose under vmap
+    apply_kernels(kernels)
     overrides = dict(config.model.overrides.to_dict())
     overrides.setdefault("num_classes", num_classes)
     overrides["dtype"] = _compute_dtype(config)

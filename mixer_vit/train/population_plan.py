@@ -24,6 +24,15 @@ from mixer_vit.errors import UserError
 
 MEMBERS_DIR = "members"
 
+# ``model.kernels=auto`` in a population means these. Under ``jax.vmap`` the CPU-tuned
+# linear gradients (bias gradient and bias broadcast as GEMMs with an unbatched block of
+# ones) become dots that XLA:CPU feeds through transposed copies of the batched operand:
+# a dense layer's forward + backward for 4 members took 58.8 ms tuned vs 31.7 ms reference
+# (30.8 ms as 4 unvmapped calls), and whole population steps ran 1.1-1.3x faster with the
+# reference kernels (docs/benchmarks.md, "Population training"). ``cpu_tuned`` set
+# explicitly is kept.
+POPULATION_AUTO_KERNELS = "reference"
+
 
 def population_size(config: ml_collections.ConfigDict) -> int:
     """``config.train.population`` (0: an ordinary run); configs without the key are 0."""
@@ -39,12 +48,15 @@ def member_seeds(config: ml_collections.ConfigDict) -> list[int]:
 
 
 def member_config(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
-    """The config of the separate run member ``seed`` equals: the same, with that seed and
-    population 0."""
+    """The config of the separate run member ``seed`` equals: the same, with that seed,
+    population 0 and the kernels the population computes with (``auto`` resolved to
+    ``POPULATION_AUTO_KERNELS``)."""
     member = copy.deepcopy(config)
     with member.unlocked():
         member.seed = seed
         member.train.population = 0
+        if (member.model.get("kernels", "auto") or "auto") == "auto":
+            member.model.kernels = POPULATION_AUTO_KERNELS
     return member
 
 
