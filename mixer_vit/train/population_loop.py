@@ -14,6 +14,7 @@ and every member's data position; resuming continues all members.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -45,8 +46,6 @@ log = logging.getLogger(__name__)
 
 def member_plan(plan: RunPlan, seed: int) -> RunPlan:
     """The plan of the separate run member ``seed`` equals."""
-    import dataclasses
-
     return dataclasses.replace(plan, config=member_config(plan.config, seed), population=0)
 
 
