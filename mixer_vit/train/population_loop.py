@@ -6,10 +6,10 @@ Member i starts from exactly the state a separate run with its seed starts from 
 same ``RunPlan.init_state`` of its config; states stacked on a leading member axis),
 reads exactly its batches (its own ``TrainIterator``) and draws exactly its random
 numbers (its own base key), so its parameters follow the separate run's (to float
-rounding: batched matmuls may sum in another order). Every member is evaluated at each
-epoch end and at the end on the validation and test splits, and writes its metrics and
-test report into its own folder (``members/seed_S``). Checkpoints hold the stacked state
-and every member's data position; resuming continues all members.
+rounding: batched matmuls may sum in another order). Every member is evaluated every
+``train.eval_every_epochs`` epochs and at the end on the validation and test splits, and
+writes its metrics and test report into its own folder (``members/seed_S``). Checkpoints
+hold the stacked state and every member's data position; resuming continues all members.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class _Population:
                 bar.update(1)
                 if step % config.train.log_every_steps == 0 or step == last_step:
                     bar.set_postfix(self.log_train(step))
-                if step % plan.steps_per_epoch == 0:
+                if step % (plan.steps_per_epoch * plan.eval_every_epochs) == 0:
                     self.evaluate_epoch(step)
                 if self.ckpt.should_save(step) or step == last_step:
                     self.checkpoint(step)
