@@ -247,6 +247,14 @@ def _train(argv: Sequence[str]) -> int:
         return 0
     if result.get("halted"):
         print(f"halted after step {result['steps']}; run the same command to resume")
+    elif "members" in result:  # a population (train.population)
+        for member in result["members"]:
+            print(
+                f"seed {member['seed']}: test accuracy {member['accuracy']:.4f} "
+                f"({member['count']} examples, loss {member['loss']:.4f})"
+            )
+        print(f"population of {len(result['members'])} after {result['steps']} steps; "
+              f"member workdirs {os.path.join(fv.workdir, 'members')}")
     else:
         print(
             f"test accuracy {result['accuracy']:.4f} ({result['count']} examples, "

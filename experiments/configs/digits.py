@@ -109,6 +109,11 @@ def get_config(arg=None):
     config.train.halt_after_steps = placeholder(int)  # stop this invocation early (resume later)
     config.train.device_prefetch = 1  # batches copied to the devices ahead of their step
     config.train.eval_every_epochs = 1  # validation (and early stopping) every N epochs
+    # Population training: N > 0 trains N members, seeds seed .. seed + N - 1, in one
+    # process and one jitted step vmapped over members; member i equals the separate run
+    # with its seed and writes its results to WORKDIR/members/seed_S (docs/training.md).
+    # 0: an ordinary run.
+    config.train.population = 0
 
     config.optim = ml_collections.ConfigDict()
     config.optim.name = "adamw"

@@ -1,10 +1,12 @@
-"""``mixer-vit experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]
-[--noinference_timing]`` (cli.py only dispatches here).
+"""``mixer-vit experiment NAME [--seeds N] [--jobs J] [--dry-run] [--population] [--root DIR]
+[--results DIR] [--noinference_timing]`` (cli.py only dispatches here).
 
 Plans arm x seed runs of ``experiments/NAME.py``, prints their train commands
 (``--dry-run``) or brings each to a finished summary (skipping finished runs, resuming
 interrupted ones), times each arm's inference forward (``inference_speed.py``, in a child
 process), then writes results.json, results.md and the plots into the results folder.
+With ``--population`` each arm's seeds train as one population run
+(experiment/population.py); the per-seed summaries are the same.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer("jobs", 1, "Runs trained at once.", flag_values=fv)
     flags.DEFINE_boolean(
         "dry_run", False, "Print one `mixer-vit train` line per run; run nothing.", flag_values=fv
+    )
+    flags.DEFINE_boolean(
+        "population",
+        False,
+        "Train each arm's seeds together as one population run (config.train.population; "
+        "workdir ROOT/ARM/population).",
+        flag_values=fv,
     )
     flags.DEFINE_string(
         "root", None, "Workdirs root (default: workdirs/experiments/NAME).", flag_values=fv
@@ -69,15 +78,25 @@ def run_command(
     seeds = spec.seeds if fv.seeds is None else fv.seeds
     if seeds < 1 or fv.jobs < 1:
         raise UserError(f"--seeds and --jobs must be >= 1, got {seeds} and {fv.jobs}")
-    runs = plan_runs(spec, seeds, fv.root or default_root(spec))
+    root = fv.root or default_root(spec)
+    populations = None
+    if fv.population:
+        from mixer_vit.experiment.population import plan_populations
+
+        populations = plan_populations(spec, seeds, root)
+        runs = [member for population in populations for member in population.members()]
+    else:
+        runs = plan_runs(spec, seeds, root)
     if fv.dry_run:
-        for run in runs:
+        for run in populations or runs:
             print(run.shell_line())
         return 0
-    return _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed)
+    return _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed, populations)
 
 
-def _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed) -> int:
+def _run_and_report(
+    spec, runs, fv, argv, launch, model_cost, inference_speed, populations=None
+) -> int:
     from mixer_vit.experiment import execute, report, results_folder
     from mixer_vit.experiment.plot import plot_accuracy_vs_throughput, plot_results
 
@@ -86,8 +105,9 @@ def _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed) -
     _check_data_sets(spec)
     results_folder.write_manifest(results_dir, spec)
     _keep_this_process_off_accelerators()
-    outcomes = execute.execute_runs(
-        runs,
+    execute_all = execute.execute_runs if populations is None else execute.execute_populations
+    outcomes = execute_all(
+        runs if populations is None else populations,
         experiment=spec.name,
         results_dir=results_dir,
         jobs=fv.jobs,

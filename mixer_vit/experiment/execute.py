@@ -5,6 +5,9 @@ A launch is any blocking ``launch(run, log_path) -> exit status``; the default s
 ``python -m mixer_vit.cli train ...`` with the run's output appended to
 ``WORKDIR/train.log``. The train command resumes from the latest checkpoint in its
 workdir, so relaunching an interrupted run continues it.
+
+``execute_populations`` does the same for population runs (``--population``): one launch
+per arm trains all its seeds; each member folder is then collected as a run.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tqdm import tqdm
 from mixer_vit.errors import UserError
 from mixer_vit.experiment import run_summary, workdir_results
 from mixer_vit.experiment.plan import PlannedRun
+from mixer_vit.experiment.population import PopulationRun
 
 Launch = Callable[[PlannedRun, str], int]
 
@@ -80,6 +84,44 @@ class _Runner:
         detail = f"exit status {returncode}; {log_path(run)}: {_last_line(log_path(run))}"
         return Outcome(run, "failed", detail=detail)
 
+    def train_population(self, population: PopulationRun) -> list[Outcome]:
+        """Launches ``population``; one outcome per member. Each member's attempts file
+        records its share of the launch (seconds / members), so its wall time compares
+        with a separate run's."""
+        os.makedirs(population.workdir, exist_ok=True)
+        started = time.time()
+        returncode = self.launch(population, log_path(population))
+        seconds = time.time() - started
+        workdir_results.record_attempt(population.workdir, started, seconds, returncode)
+        members = population.members()
+        for member in members:
+            share = seconds / len(members)
+            workdir_results.record_attempt(member.workdir, started, share, returncode)
+        if returncode == 0 and all(workdir_results.is_finished(m.workdir) for m in members):
+            return [self.collect(member, "trained") for member in members]
+        last = _last_line(log_path(population))
+        detail = f"exit status {returncode}; {log_path(population)}: {last}"
+        return [Outcome(member, "failed", detail=detail) for member in members]
+
+
+def _default_model_cost():
+    from mixer_vit.experiment.model_cost import model_cost as checkpoint_model_cost
+
+    return checkpoint_model_cost
+
+
+def _finished_or_none(runner: _Runner, run: PlannedRun, results_dir: str) -> Outcome | None:
+    """The outcome of a run that needs no training (summary there, or workdir finished)."""
+    existing = run_summary.read_summary(results_dir, run)
+    if existing is not None:
+        outcome = Outcome(run, "skipped", existing)
+    elif workdir_results.is_finished(run.workdir):
+        outcome = runner.collect(run, "collected")
+    else:
+        return None
+    tqdm.write(f"{run.key}: {outcome.status} ({_accuracy_text(outcome.summary)})", sys.stderr)
+    return outcome
+
 
 def execute_runs(
     runs: list[PlannedRun],
@@ -93,28 +135,54 @@ def execute_runs(
     """Brings every run to a summary; returns one ``Outcome`` per run, in ``runs`` order.
     ``model_cost(workdir)`` gives {"params", "gflops_per_image"} (default: from the
     workdir's checkpoint, see ``model_cost.py``)."""
-    if model_cost is None:
-        from mixer_vit.experiment.model_cost import model_cost as checkpoint_model_cost
-
-        model_cost = checkpoint_model_cost
+    model_cost = model_cost or _default_model_cost()
     for run in runs:
         _check_workdir_settings(run)
     runner = _Runner(experiment, results_dir, launch, model_cost)
     outcomes: dict[str, Outcome] = {}
     to_train = []
     for run in runs:
-        existing = run_summary.read_summary(results_dir, run)
-        if existing is not None:
-            outcomes[run.key] = Outcome(run, "skipped", existing)
-        elif workdir_results.is_finished(run.workdir):
-            outcomes[run.key] = runner.collect(run, "collected")
-        else:
+        outcome = _finished_or_none(runner, run, results_dir)
+        if outcome is None:
             to_train.append(run)
-            continue
-        outcome = outcomes[run.key]
-        tqdm.write(f"{run.key}: {outcome.status} ({_accuracy_text(outcome.summary)})", sys.stderr)
-    outcomes.update(_train_all(runner, to_train, jobs))
+        else:
+            outcomes[run.key] = outcome
+    trained = _train_all(lambda run: [runner.train(run)], to_train, jobs)
+    outcomes.update({o.run.key: o for results in trained for o in results})
     return [outcomes[run.key] for run in runs]
+
+
+def execute_populations(
+    populations: list[PopulationRun],
+    *,
+    experiment: str,
+    results_dir: str,
+    jobs: int = 1,
+    launch: Launch = launch_train_process,
+    model_cost: Callable[[str], dict] | None = None,
+) -> list[Outcome]:
+    """``execute_runs`` for population runs: one outcome per member (seed), in order; a
+    population is launched unless every member needs no training. ``model_cost`` is asked
+    about the population's workdir (where its checkpoints are)."""
+    model_cost = model_cost or _default_model_cost()
+    population_of = {m.workdir: p.workdir for p in populations for m in p.members()}
+    runner = _Runner(
+        experiment, results_dir, launch, lambda workdir: model_cost(population_of[workdir])
+    )
+    outcomes: dict[str, Outcome] = {}
+    to_train = []
+    for population in populations:
+        _check_workdir_settings(population)
+        for member in population.members():
+            _check_workdir_settings(member)
+        done = [_finished_or_none(runner, m, results_dir) for m in population.members()]
+        if all(done):
+            outcomes.update({o.run.key: o for o in done})
+        else:
+            to_train.append(population)
+    trained = _train_all(runner.train_population, to_train, jobs)
+    outcomes.update({o.run.key: o for results in trained for o in results})
+    return [outcomes[m.key] for p in populations for m in p.members()]
 
 
 def _check_workdir_settings(run: PlannedRun) -> None:
@@ -124,7 +192,7 @@ def _check_workdir_settings(run: PlannedRun) -> None:
     if config is None:
         return
     differing = workdir_results.config_differences(
-        config, {"seed": run.seed, **run.overrides}
+        config, {"seed": run.seed, **run.settings}
     )
     if differing:
         raise UserError(
@@ -133,13 +201,14 @@ def _check_workdir_settings(run: PlannedRun) -> None:
         )
 
 
-def _train_all(runner: _Runner, runs: list[PlannedRun], jobs: int) -> dict[str, Outcome]:
-    """Trains ``runs``, ``jobs`` at once, with a progress line per run."""
-    outcomes: dict[str, Outcome] = {}
+def _train_all(train, runs: list, jobs: int) -> list[list[Outcome]]:
+    """Calls ``train(run) -> [Outcome, ...]`` for each of ``runs``, ``jobs`` at once, with
+    a progress line per run; returns the outcome lists."""
+    results: list[list[Outcome]] = []
     if not runs:
-        return outcomes
+        return results
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(runner.train, run): run for run in runs}
+        futures = {pool.submit(train, run): run for run in runs}
         bars: dict[str, tqdm] = {}
         try:
             pending = set(futures)
@@ -151,10 +220,11 @@ def _train_all(runner: _Runner, runs: list[PlannedRun], jobs: int) -> dict[str, 
                             bars[run.key] = _new_bar(run)
                         bar = bars[run.key]
                     if future in done:
-                        outcomes[run.key] = future.result()
-                        _finish_bar(bars.pop(run.key), outcomes[run.key])
+                        results.append(future.result())
+                        _finish_bar(bars.pop(run.key), results[-1][0])
                     elif future.running():
-                        bar.update(max(0, workdir_results.last_logged_step(run.workdir) - bar.n))
+                        logged = workdir_results.last_logged_step(run.progress_workdir)
+                        bar.update(max(0, logged - bar.n))
         except KeyboardInterrupt:
             for future in futures:
                 future.cancel()
@@ -162,7 +232,7 @@ def _train_all(runner: _Runner, runs: list[PlannedRun], jobs: int) -> dict[str, 
         finally:
             for bar in bars.values():
                 bar.close()
-    return outcomes
+    return results
 
 
 def _new_bar(run: PlannedRun) -> tqdm:

@@ -21,6 +21,7 @@ class PlannedRun:
     config: str  # FILE[:ARG], as `mixer-vit train --config` takes it
     overrides: dict[str, Any]
     workdir: str
+    command_line: str = ""  # the command that trained it, when not its own (a population)
 
     @property
     def key(self) -> str:
@@ -45,6 +46,16 @@ class PlannedRun:
     def process_arguments(self) -> list[str]:
         """The same run as a process of this Python (no installed script needed)."""
         return [sys.executable, "-m", "mixer_vit.cli", "train", *self.train_arguments()]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The config overrides its workdir's config.json must hold (besides the seed)."""
+        return self.overrides
+
+    @property
+    def progress_workdir(self) -> str:
+        """Where its progress is logged (metrics.jsonl)."""
+        return self.workdir
 
 
 def default_root(spec: ExperimentSpec) -> str:

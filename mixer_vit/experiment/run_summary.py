@@ -27,7 +27,7 @@ def build_summary(
         "seed": run.seed,
         "config": run.config,
         "overrides": run.overrides,
-        "command": run.shell_line(),
+        "command": run.command_line or run.shell_line(),
         **final_metrics(run.workdir),
         **_cost_or_reason(model_cost, run.workdir),
     }

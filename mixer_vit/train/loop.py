@@ -55,6 +55,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     start_step = check_resumable(ckpt, plan, workdir)
     os.makedirs(workdir, exist_ok=True)
     _write_config(config, workdir, resuming=start_step > 0)
+    if plan.population:  # N seeds in one vmapped step (train/population_loop.py)
+        from mixer_vit.train.population_loop import train_population
+
+        try:
+            return train_population(plan, workdir, ckpt, start_step)
+        finally:
+            ckpt.wait()
+            ckpt.close()
     writer = MetricsWriter(workdir)
     try:
         return _Run(plan, workdir, ckpt, writer, teacher).train(start_step)
@@ -238,12 +246,20 @@ class _Run:
 
 def check_resumable(ckpt: Checkpointer, plan: RunPlan, workdir: str) -> int:
     """Returns the step to resume from (0 for a fresh run); raises ``UserError`` when the
-    workdir's checkpoint belongs to another model (or class count, or image shape),
-    before anything is written."""
+    workdir's checkpoint belongs to another model (or class count, or image shape), or
+    to a population of another size, before anything is written."""
     latest = ckpt.latest_step()
     if latest is None:
         return 0
-    saved = ckpt.read_meta(latest).get("model")
+    meta = ckpt.read_meta(latest)
+    saved_population = meta.get("population", 0)
+    if saved_population != plan.population:
+        raise UserError(
+            f"workdir {workdir} holds a checkpoint of a population of {saved_population} "
+            f"(0: an ordinary run), but train.population is {plan.population}; use a new "
+            f"--workdir or the same train.population (nothing was changed)"
+        )
+    saved = meta.get("model")
     saved_identity = {k: v for k, v in (saved or {}).items() if k not in ("dtype", "kernels")}
     wanted = plan.model_identity()
     if saved_identity != wanted:

@@ -31,6 +31,11 @@ from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
 from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
 from mixer_vit.train.kernels_switch import apply_kernels
+from mixer_vit.train.population_plan import (
+    POPULATION_AUTO_KERNELS,
+    check_population,
+    population_size,
+)
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
@@ -71,6 +76,7 @@ class RunPlan:
     tx: optax.GradientTransformation
     step_options: StepOptions
     reading: DataReading = dataclasses.field(default_factory=DataReading)
+    population: int = 0  # members trained together (train/population_plan.py); 0: off
 
     @property
     def global_batch_size(self) -> int:
@@ -295,8 +301,12 @@ def _compute_dtype(config: ml_collections.ConfigDict):
 def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
     """The configured model: ``model.name`` with its overrides, ``num_classes`` outputs
     unless overridden, computing in ``model.dtype`` with the layer kernels of
-    ``model.kernels`` (parameters float32)."""
-    apply_kernels(config.model.get("kernels", "auto") or "auto")
+    ``model.kernels`` (parameters float32; ``auto`` is ``reference`` for a population,
+    see ``POPULATION_AUTO_KERNELS``)."""
+    kernels = config.model.get("kernels", "auto") or "auto"
+    if kernels == "auto" and population_size(config):
+        kernels = POPULATION_AUTO_KERNELS  # the CPU-tuned kernels lose under vmap
+    apply_kernels(kernels)
     overrides = dict(config.model.overrides.to_dict())
     overrides.setdefault("num_classes", num_classes)
     overrides["dtype"] = _compute_dtype(config)
@@ -331,6 +341,7 @@ def _split_sizes(config: ml_collections.ConfigDict, data_dir: str) -> dict[str, 
 def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     """Validates ``config`` and derives the whole run from it (see the module doc)."""
     check_config(config)
+    population = population_size(config)
     step_options = StepOptions.from_config(config)
     if config.data.augment.repeats < 1:
         raise UserError(f"data.augment.repeats must be >= 1, got {config.data.augment.repeats}")
@@ -353,6 +364,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         config.num_devices, fsdp=mesh_config.get("fsdp", 1), model=mesh_config.get("model", 1)
     )
     parallel.check_global_batch(config.train.global_batch_size, mesh)
+    check_population(config, step_options, mesh)
     accumulation = step_options.accumulation_steps
     shards = parallel.batch_shard_count(mesh)
     if config.train.global_batch_size % (accumulation * shards):
@@ -391,4 +403,5 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         tx=tx,
         step_options=step_options,
         reading=reading,
+        population=population,
     )

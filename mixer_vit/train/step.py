@@ -59,29 +59,18 @@ def _per_device(fn, mesh: Mesh):
     return jax.shard_map(body, mesh=mesh, in_specs=in_specs, out_specs=replicated, check_vma=False)
 
 
-def make_train_step(
+def train_step_body(
     model: nn.Module,
     tx: optax.GradientTransformation,
     mesh: Mesh,
     *,
-    base_rng: jax.Array,
     options: StepOptions | None = None,
     label_smoothing: float | None = None,
     teacher_model: nn.Module | None = None,
-    state_sharding: Any = None,
 ) -> Callable[..., tuple[TrainState, Metrics]]:
-    """Returns ``step(state, batch[, teacher_variables]) -> (new_state, metrics)``.
-
-    batch: ``image`` float32 [B, H, W, C], ``label`` int32 [B] (B = global batch).
-    teacher_variables: the teacher's variables, only when ``options.distillation`` is on.
-    metrics: scalars ``loss`` (training objective), ``accuracy`` (top-1 against the
-    un-mixed labels) and ``grad_norm`` (of the clean gradient).
-    The randomness of step t comes from ``fold_in(base_rng, t)``, so a resumed run draws
-    exactly what an uninterrupted one would.
-    state_sharding: the state's placement (a TrainState of shardings, e.g.
-    ``RunPlan.state_sharding()`` for FSDP / tensor parallelism); replicated by default.
-    The new state keeps it.
-    """
+    """The un-jitted step ``body(state, batch, base_rng, teacher_variables=None) ->
+    (new_state, metrics)`` that ``make_train_step`` jits (and the population step vmaps
+    over members); arguments and metrics as there, ``base_rng`` the run's key."""
     opts = options or StepOptions()
     if label_smoothing is not None:
         opts = StepOptions(**{**opts.__dict__, "label_smoothing": label_smoothing})
@@ -105,7 +94,7 @@ def make_train_step(
     if opts.sam_per_device and opts.sam_rho > 0:
         micro_gradients = _per_device(micro_gradients, mesh)
 
-    def step(state: TrainState, batch: Batch, teacher_variables=None):
+    def body(state: TrainState, batch: Batch, base_rng: jax.Array, teacher_variables=None):
         rng = jax.random.fold_in(base_rng, state.step)
         extra = {"value": state.plateau_value} if opts.plateau else {}
         micro_batches = jax.tree.map(lambda x: x.reshape(k, x.shape[0] // k, *x.shape[1:]), batch)
@@ -140,6 +129,44 @@ def make_train_step(
         )
         return new_state, metrics
 
+    return body
+
+
+def make_train_step(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    mesh: Mesh,
+    *,
+    base_rng: jax.Array,
+    options: StepOptions | None = None,
+    label_smoothing: float | None = None,
+    teacher_model: nn.Module | None = None,
+    state_sharding: Any = None,
+) -> Callable[..., tuple[TrainState, Metrics]]:
+    """Returns ``step(state, batch[, teacher_variables]) -> (new_state, metrics)``.
+
+    batch: ``image`` float32 [B, H, W, C], ``label`` int32 [B] (B = global batch).
+    teacher_variables: the teacher's variables, only when ``options.distillation`` is on.
+    metrics: scalars ``loss`` (training objective), ``accuracy`` (top-1 against the
+    un-mixed labels) and ``grad_norm`` (of the clean gradient).
+    The randomness of step t comes from ``fold_in(base_rng, t)``, so a resumed run draws
+    exactly what an uninterrupted one would.
+    state_sharding: the state's placement (a TrainState of shardings, e.g.
+    ``RunPlan.state_sharding()`` for FSDP / tensor parallelism); replicated by default.
+    The new state keeps it.
+    """
+    body = train_step_body(
+        model,
+        tx,
+        mesh,
+        options=options,
+        label_smoothing=label_smoothing,
+        teacher_model=teacher_model,
+    )
+
+    def step(state: TrainState, batch: Batch, teacher_variables=None):
+        return body(state, batch, base_rng, teacher_variables)
+
     replicated = parallel.replicated(mesh)
     state_sharding = replicated if state_sharding is None else state_sharding
     in_shardings = (state_sharding, parallel.batch_sharding(mesh))
@@ -153,17 +180,8 @@ def make_train_step(
     )
 
 
-def make_eval_step(
-    model: nn.Module, mesh: Mesh, *, use_ema: bool = False, state_sharding: Any = None
-) -> Callable[[TrainState, Batch], Metrics]:
-    """Returns ``eval_step(state, batch) -> sums`` for a padded batch.
-
-    batch: ``image`` [B, H, W, C], ``label`` [B], ``mask`` [B] (1 = real example,
-    0 = padding). sums: ``correct``, ``correct_top5``, ``loss_sum`` (unsmoothed
-    cross-entropy) and ``count``, float32 scalars summed over the real examples only; and
-    ``probs`` [B, K] softmax probabilities (for host-side reports). With ``use_ema`` the
-    EMA parameters are evaluated. state_sharding: as for ``make_train_step``.
-    """
+def eval_step_body(model: nn.Module, *, use_ema: bool = False) -> Callable[..., Metrics]:
+    """The un-jitted ``eval_step(state, batch) -> sums`` of ``make_eval_step``."""
 
     def eval_step(state: TrainState, batch: Batch) -> Metrics:
         params = state.ema_params if use_ema else state.params
@@ -181,6 +199,22 @@ def make_eval_step(
             "count": jnp.sum(mask),
             "probs": jax.nn.softmax(logits.astype(jnp.float32), axis=-1),
         }
+
+    return eval_step
+
+
+def make_eval_step(
+    model: nn.Module, mesh: Mesh, *, use_ema: bool = False, state_sharding: Any = None
+) -> Callable[[TrainState, Batch], Metrics]:
+    """Returns ``eval_step(state, batch) -> sums`` for a padded batch.
+
+    batch: ``image`` [B, H, W, C], ``label`` [B], ``mask`` [B] (1 = real example,
+    0 = padding). sums: ``correct``, ``correct_top5``, ``loss_sum`` (unsmoothed
+    cross-entropy) and ``count``, float32 scalars summed over the real examples only; and
+    ``probs`` [B, K] softmax probabilities (for host-side reports). With ``use_ema`` the
+    EMA parameters are evaluated. state_sharding: as for ``make_train_step``.
+    """
+    eval_step = eval_step_body(model, use_ema=use_ema)
 
     replicated = parallel.replicated(mesh)
     out_shardings = {
