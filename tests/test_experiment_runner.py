@@ -651,3 +651,28 @@ def test_rewriting_the_report_keeps_the_machine_the_runs_trained_on(project, cap
     (path.parent / "runs" / "pooling__seed_0.json").unlink()  # collected here: this machine
     assert run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)[0] == 0
     assert json.loads(path.read_text())["machine"]["cpu"] != "The Training CPU"
+
+
+def test_arm_with_a_tuple_override_is_skipped_once_finished(project, capsys):
+    """A summary stores a tuple override as a JSON list; the rerun still recognises it as
+    the same arm and skips the run instead of refusing the results folder."""
+    (project / "experiments" / "configs" / "with_tuple.py").write_text(
+        "import os\n"
+        "from mixer_vit.config_file import load_config_file\n"
+        "def get_config(arg=None):\n"
+        "    here = os.path.dirname(os.path.abspath(__file__))\n"
+        "    c = load_config_file(os.path.join(here, 'digits_mixer.py') + ':pooling')\n"
+        "    c.model.overrides.pool_sizes = (3, 3)\n"
+        "    return c\n"
+    )
+    write_experiment(project, "toy", TOY.replace(
+        '"config": "digits_mixer.py:pooling"',
+        '"config": "with_tuple.py", "model": {"overrides": {"pool_sizes": (3, 5)}}'))
+    rc, _, err = run_experiment(["toy", "--seeds", "1"], FakeTrain(), capsys)
+    assert rc == 0, err
+    summary = project / "experiments" / "results" / "toy" / "runs" / "pooling__seed_0.json"
+    assert json.loads(summary.read_text())["overrides"]["model.overrides.pool_sizes"] == [3, 5]
+    again = FakeTrain()
+    rc, _, err = run_experiment(["toy", "--seeds", "1"], again, capsys)
+    assert rc == 0, err
+    assert again.launched == [] and err.count(": skipped") == 2

@@ -32,6 +32,11 @@ def _load(path: str) -> dict:
         raise UserError(f"{path} is not readable JSON; move it away or delete it") from None
 
 
+def _as_json(value):
+    """``value`` as a summary holds it after the JSON round trip (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
 def _owner(results_dir: str) -> str | None:
     """The experiment the folder's manifest, results.json or first run summary names."""
     for path in (os.path.join(results_dir, MANIFEST), os.path.join(results_dir, "results.json")):
@@ -60,7 +65,10 @@ def check_results_folder(results_dir: str, spec: ExperimentSpec, runs: list[Plan
                 f"{path} belongs to experiment {summary.get('experiment')!r}, not "
                 f"{spec.name!r}; pass another --results folder (nothing was written)"
             )
-        if run and (summary.get("config"), summary.get("overrides")) != (run.config, run.overrides):
+        if run and (summary.get("config"), summary.get("overrides")) != (
+            run.config,
+            _as_json(run.overrides),
+        ):
             raise UserError(
                 f"{path} was made with other settings than arm {run.arm} now has; delete it "
                 f"(and its workdir {run.workdir}) to rerun that run (nothing was written)"
