@@ -40,6 +40,10 @@ def get_config():
             "train": {"num_epochs": 16},
         },
         "vit": {"config": "fashion_mnist.py:vit", "train": {"num_epochs": 15}},
+        "resnet10_wide_32ep": {
+            "model": {"overrides": {"depths": (1, 1, 1, 1), "stage_widths": (32, 64, 128, 256)}},
+            "train": {"num_epochs": 32},
+        },
     }
     config.seeds = 1
     config.published = dict(
@@ -52,6 +56,7 @@ def get_config():
             "resnet": "ResNet-18 94.9 / WRN-28-10 95.9",
             "resnet10_wide": "ResNet-18 94.9 / WRN-28-10 95.9",
             "vit": 92.3,
+            "resnet10_wide_32ep": "ResNet-18 94.9 / WRN-28-10 95.9",
         },
     )
     # The convnet of the rule is the arm with the better validation accuracy
