@@ -1,6 +1,6 @@
 """Evaluation metrics computed on the host from collected predictions."""
 
-from mixer_vit.metrics.calibration import expected_calibration_error
+from mixer_vit.metrics.calibration import expected_calibration_error, reliability_bins
 from mixer_vit.metrics.classification import classification_report, top_k_accuracy
 from mixer_vit.metrics.open_set import (
     coverage_accuracy_curve,
@@ -14,5 +14,6 @@ __all__ = [
     "expected_calibration_error",
     "per_class_thresholds",
     "predict_with_rejection",
+    "reliability_bins",
     "top_k_accuracy",
 ]

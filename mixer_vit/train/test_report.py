@@ -1,5 +1,6 @@
 """The end-of-training report: accuracy, per-class precision/recall/F1, confusion matrix,
-calibration, and open-set rejection with thresholds chosen on the validation split."""
+calibration (ECE and the reliability diagram's bins), and open-set rejection with
+thresholds chosen on the validation split."""
 
 from __future__ import annotations
 
@@ -19,12 +20,26 @@ def _stack(predictions: list) -> tuple[np.ndarray, np.ndarray]:
     return probs, labels
 
 
+def _json_bins(bins: dict) -> dict:
+    """``reliability_bins``' arrays as JSON lists; an empty bin's NaNs become null."""
+    return {
+        name: [None if np.isnan(v) else float(v) for v in values]
+        if name != "count" else [int(v) for v in values]
+        for name, values in bins.items()
+    }
+
+
 def build_report(validation: list, test: list) -> dict:
-    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``)."""
+    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``).
+
+    Keys: top1, top5, per-class precision/recall/f1/support, macro_*, confusion [K][K],
+    ece, reliability (the test split's 15 confidence bins: bin_edges [16], confidence
+    [15], accuracy [15] (null for an empty bin), count [15]), rejection."""
     val_probs, val_labels = _stack(validation)
     test_probs, test_labels = _stack(test)
     report = metrics.classification_report(test_probs, test_labels)
     report["ece"] = metrics.expected_calibration_error(test_probs, test_labels)
+    report["reliability"] = _json_bins(metrics.reliability_bins(test_probs, test_labels))
     thresholds = metrics.per_class_thresholds(val_probs, val_labels, TARGET_PRECISION)
     report["rejection"] = {
         "target_precision_on_validation": TARGET_PRECISION,
