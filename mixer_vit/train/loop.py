@@ -1,5 +1,6 @@
 """The training loop, top to bottom: plan, resume, then per step: train, log, evaluate,
-checkpoint, stop; finally the test evaluation and report.
+checkpoint, stop; finally the test evaluation and report (and its plots as TensorBoard
+images, run_plots/tensorboard_images.py).
 
 Everything the run needs is derived once by ``plan_run`` (train/plan.py). The loop keeps
 the host ahead of the device: a step's metrics stay on the device (``StepMetrics``) and
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from mixer_vit import parallel
 from mixer_vit.errors import UserError
+from mixer_vit.run_plots.tensorboard_images import write_end_of_run_images
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
 from mixer_vit.train.early_stopping import EarlyStopping
@@ -240,6 +242,7 @@ class _Run:
             write_report(report, self.workdir)
             log.info("test report: %s (%s)", summary_line(report),
                      os.path.join(self.workdir, "test_report.json"))
+            write_end_of_run_images(self.writer, self.workdir, step)
         evaluated = self.stopper.best_step if self.stopper else step
         return {**test, "steps": step, "evaluated_step": evaluated}
 

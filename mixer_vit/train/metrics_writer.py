@@ -32,6 +32,11 @@ class MetricsWriter:
         for name, value in values.items():
             self._tb.add_scalar(f"{split}/{name}", value, step)
 
+    def add_image(self, tag: str, image, step: int) -> None:
+        """image: uint8 [H, W, 3] (e.g. a rendered plot) as TensorBoard image ``tag``."""
+        if self.enabled:
+            self._tb.add_image(tag, image, step, dataformats="HWC")
+
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()

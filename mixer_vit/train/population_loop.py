@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mixer_vit import parallel
+from mixer_vit.run_plots.tensorboard_images import write_end_of_run_images
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
 from mixer_vit.train.metrics_writer import MetricsWriter
@@ -185,6 +186,7 @@ class _Population:
         for i, seed in enumerate(self.seeds):
             self.writers[i].write(step, config.data.test_split, results[i])
             write_report(build_report(validation[i], test[i]), member_workdir(self.workdir, seed))
+            write_end_of_run_images(self.writers[i], member_workdir(self.workdir, seed), step)
         with open(os.path.join(self.workdir, "population_results.json"), "w") as f:
             json.dump({"steps": step, "members": [
                 {"seed": seed, **result} for seed, result in zip(self.seeds, results)
