@@ -16,7 +16,7 @@ WORKDIR_FLAGS = ("--workdir", "-workdir")
 
 def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_multi_string(
-        "workdir", [], "Training workdir(s) (repeat the flag, or list several after it).",
+        "workdir", [], "Training workdir(s): list several after the flag, or repeat it",
         flag_values=fv,
     )
     flags.DEFINE_string(
