@@ -1,8 +1,11 @@
-"""The ``mixer-vit`` command: train, eval, models, bench, import-folder, convert.
+"""The ``mixer-vit`` command: train, eval, predict, plot, show, models, bench, import-folder,
+prepare, convert, experiment.
 
   mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits \\
       [--config.optim.lr=1e-3 ...]
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
+  mixer-vit predict --workdir workdirs/digits pictures/ one.png [--top_k 3] [--json]
+  mixer-vit plot --workdir workdirs/a workdirs/b --out plots/ab
   mixer-vit models [--filter vit_]
   mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
   mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
@@ -31,10 +34,13 @@ from absl import flags
 from ml_collections import config_flags
 
 USAGE = (
-    "usage: mixer-vit {train,eval,models,bench,import-folder,prepare,convert,experiment} "
+    "usage: mixer-vit {train,eval,predict,plot,show,models,bench,import-folder,prepare,convert,"
+    "experiment} "
     "[flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
+    "  predict --workdir DIR [--step N] [--top_k 5] [--json] [--batch_size 64] IMAGE...\n"
+    "  plot    --workdir DIR [DIR ...] [--out DIR]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
     "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
@@ -287,6 +293,20 @@ def _eval(argv: Sequence[str]) -> int:
     return 0
 
 
+def _predict(argv: Sequence[str]) -> int:
+    from mixer_vit.predict.command import define_flags, run_command, split_paths
+
+    paths, rest = split_paths(argv)
+    _apply_xla_cpu_flags()
+    return run_command(_parse(rest, define_flags), paths)
+
+
+def _plot(argv: Sequence[str]) -> int:
+    from mixer_vit.run_plots.command import define_flags, expand_workdir_args, run_command
+
+    return run_command(_parse(expand_workdir_args(argv), define_flags))
+
+
 def _models(argv: Sequence[str]) -> int:
     def define(fv):
         flags.DEFINE_string(
@@ -360,6 +380,8 @@ def _experiment(argv: Sequence[str]) -> int:
 COMMANDS = {
     "train": _train,
     "eval": _eval,
+    "predict": _predict,
+    "plot": _plot,
     "models": _models,
     "bench": _bench,
     "import-folder": _import_folder,

@@ -18,21 +18,14 @@ from conftest import TINY_MODEL, load_default_config
 
 from mixer_vit import cli, data
 from mixer_vit.errors import UserError
-from mixer_vit.predict.command import define_flags, run_command, split_paths
+from mixer_vit.predict.command import split_paths
 from mixer_vit.predict.image_files import find_image_files
 from mixer_vit.predict.predictor import top_k
 
 
-def _predict_command(argv):
-    """The cli.py wiring of the command (COMMANDS["predict"])."""
-    paths, rest = split_paths(argv)
-    return run_command(cli._parse(rest, define_flags), paths)
-
-
 @pytest.fixture(scope="module")
 def load_once():
-    """``load_trained_model`` restoring each (workdir, step) once for the module (a restore
-    compiles the train state's init: seconds)."""
+    """``load_trained_model`` restoring each (workdir, step) once for the module."""
     from mixer_vit.train import trained_model
 
     loaded, load_trained_model = {}, trained_model.load_trained_model
@@ -50,7 +43,6 @@ def predict(monkeypatch, capsys, load_once):
     """``predict(*args) -> (exit status, stdout, stderr)`` through ``cli.main``."""
     from mixer_vit.train import trained_model
 
-    monkeypatch.setitem(cli.COMMANDS, "predict", _predict_command)
     monkeypatch.setattr(trained_model, "load_trained_model", load_once)
 
     def run(*args):

@@ -362,3 +362,11 @@ def test_a_plotting_failure_is_a_warning_not_an_error(tmp_path, empty_data_dir, 
     with caplog.at_level(logging.WARNING, logger="mixer_vit.run_plots"):
         assert write_end_of_run_images(BrokenWriter(), str(tmp_path), 30) == []
     assert "disk full" in caplog.text
+
+
+def test_the_command_line_reports_a_bad_workdir_in_one_line(tmp_path, capsys):
+    from mixer_vit import cli
+
+    assert cli.main(["plot", "--workdir", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --workdir ")

@@ -22,6 +22,7 @@ from mixer_vit import data
 from mixer_vit.errors import UserError
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.plan import plan_run
+from mixer_vit.train.state import abstract_train_state
 from mixer_vit.train.workdir_config import load_workdir_config
 
 
@@ -60,11 +61,26 @@ def class_names_of(name: str, data_dir: str, num_classes: int) -> list[str]:
     return names
 
 
+def _restore_target(run) -> Any:
+    """The train state's shapes, dtypes and shardings, without computing an init (restoring
+    needs no initial values; building them compiles the model's init, seconds)."""
+    shapes = abstract_train_state(
+        run.model, run.tx, run.image_shape, with_ema=run.step_options.ema_decay > 0
+    )
+    return jax.tree.map(
+        lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        shapes,
+        run.state_sharding(),
+    )
+
+
 def load_trained_model(workdir: str, step: int | None = None) -> TrainedModel:
     """Restores checkpoint ``step`` (default: the latest) of ``workdir``; raises
     ``UserError`` when the directory is not a workdir or holds no checkpoint."""
     if not os.path.isdir(workdir):
-        raise UserError(f"--workdir {workdir} does not exist; pass the workdir of a `mixer-vit train` run")
+        raise UserError(
+            f"--workdir {workdir} does not exist; pass the workdir of a `mixer-vit train` run"
+        )
     config = load_workdir_config(workdir)
     if config.get("mesh") is not None:
         config.mesh.fsdp, config.mesh.model = 1, 1  # inference: one device, whole parameters
@@ -82,7 +98,7 @@ def load_trained_model(workdir: str, step: int | None = None) -> TrainedModel:
         step = checkpointer.latest_step() if step is None else step
         if step is None:
             raise UserError(f"{workdir} has no checkpoint yet; train first")
-        state, _ = checkpointer.restore(step, run.init_state())
+        state, _ = checkpointer.restore(step, _restore_target(run))
     finally:
         checkpointer.close()
     used_ema = run.evaluate_with_ema and state.ema_params is not None
