@@ -43,7 +43,7 @@ def define_flags(fv: flags.FlagValues) -> None:
 def run_command(fv: flags.FlagValues) -> int:
     from mixer_vit.train.trained_model import load_trained_model
 
-    from .images import model_inputs
+    from .images import check_image_files, model_inputs
     from .render import file_stems, render_views
     from .selection import parse_indices
     from .stored_shape import stored_image_shape
@@ -53,6 +53,7 @@ def run_command(fv: flags.FlagValues) -> int:
     layers = parse_indices(fv.layers, "layers")
     heads = parse_indices(fv.heads, "heads")
     paths = [p for p in (fv.images or []) if p]
+    check_image_files(paths)
     trained = load_trained_model(fv.workdir, fv.step)
     images = None
     if paths:

@@ -14,24 +14,42 @@ from mixer_vit.errors import UserError
 PIL_MODES = {1: "L", 3: "RGB"}
 
 
-def decode_image(path: str, stored_shape: tuple[int | None, int | None, int]) -> np.ndarray:
-    """The file at ``path`` as uint8 ``[H, W, C]`` in the data set's stored form:
-    ``stored_shape`` (H, W, C) with C 1 (grey) or 3 (RGB); H and W (None when the data set's
-    images vary in size: the file's own size is kept) resized to with Pillow's bicubic
-    filter. EXIF orientation is applied. ``UserError`` for a missing or unreadable file."""
-    height, width, channels = stored_shape
-    if channels not in PIL_MODES:
-        raise UserError(f"images with {channels} channels cannot be read from files; "
-                        f"`show` reads grey (1) or RGB (3) images")
+def read_picture(path: str) -> Image.Image:
+    """The file at ``path`` decoded by Pillow (EXIF orientation applied); ``UserError``
+    naming the file when it is missing or not an image Pillow reads."""
     if not os.path.isfile(path):
         raise UserError(f"image file {path} does not exist; pass existing files to --images")
     try:
         with Image.open(path) as opened:
-            picture = ImageOps.exif_transpose(opened).convert(PIL_MODES[channels])
+            opened.load()
+            return ImageOps.exif_transpose(opened)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         reason = " ".join(str(e).split()) or type(e).__name__
-        raise UserError(f"cannot read image {path} ({reason}); pass a PNG, JPEG or other "
-                        f"image file Pillow reads") from None
+        raise UserError(
+            f"cannot read image {path} ({reason}); pass a PNG, JPEG or other image file "
+            f"Pillow reads"
+        ) from None
+
+
+def check_image_files(paths: Sequence[str]) -> None:
+    """``UserError`` for the first of ``paths`` that :func:`read_picture` cannot read (run
+    before the slow model loading)."""
+    for path in paths:
+        read_picture(path)
+
+
+def decode_image(path: str, stored_shape: tuple[int | None, int | None, int]) -> np.ndarray:
+    """The file at ``path`` as uint8 ``[H, W, C]`` in the data set's stored form:
+    ``stored_shape`` (H, W, C) with C 1 (grey) or 3 (RGB); H and W (None when the data set's
+    images vary in size: the file's own size is kept) resized to with Pillow's bicubic
+    filter. ``UserError`` for a missing or unreadable file."""
+    height, width, channels = stored_shape
+    if channels not in PIL_MODES:
+        raise UserError(
+            f"images with {channels} channels cannot be read from files; `show` reads grey "
+            f"(1) or RGB (3) images"
+        )
+    picture = read_picture(path).convert(PIL_MODES[channels])
     if height is not None and width is not None and picture.size != (width, height):
         picture = picture.resize((width, height), Image.Resampling.BICUBIC)
     pixels = np.asarray(picture, np.uint8)

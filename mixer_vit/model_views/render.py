@@ -70,6 +70,8 @@ def view_figures(
     if heads is not None and not probe.sites:
         raise UserError(f"--heads applies to attention; {type(model).__name__} has no heads")
     names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
+    if have_images and len(names) != len(images):
+        raise ValueError(f"{len(names)} names for {len(images)} images")
     shown: dict[str, Figure] = {}
     if probe.sites:
         shown.update(_attention_figures(probe, images, names, class_names, layers, heads))
