@@ -6,6 +6,7 @@ prepare, convert, experiment.
   mixer-vit eval --workdir workdirs/digits [--split test] [--step N]
   mixer-vit predict --workdir workdirs/digits pictures/ one.png [--top_k 3] [--json]
   mixer-vit plot --workdir workdirs/a workdirs/b --out plots/ab
+  mixer-vit show --workdir workdirs/digits --images a.png,b.png [--layers 0,1] [--heads 0]
   mixer-vit models [--filter vit_]
   mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
   mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
@@ -41,6 +42,8 @@ USAGE = (
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
     "  predict --workdir DIR [--step N] [--top_k 5] [--json] [--batch_size 64] IMAGE...\n"
     "  plot    --workdir DIR [DIR ...] [--out DIR]\n"
+    "  show    --workdir DIR [--images PATH[,PATH...]] [--out DIR] [--layers 0,5] "
+    "[--heads 0,1] [--units 32] [--step N]\n"
     "  models  [--filter REGEX] [--no_flops]\n"
     "  bench   [--models A,B] [--modes inference,train,train_sam] [--out DIR] [--vs_timm] ...\n"
     "  import-folder --folder DIR --name NAME [--data_dir DIR]\n"
@@ -307,6 +310,13 @@ def _plot(argv: Sequence[str]) -> int:
     return run_command(_parse(expand_workdir_args(argv), define_flags))
 
 
+def _show(argv: Sequence[str]) -> int:
+    from mixer_vit.model_views.command import define_flags, run_command
+
+    _apply_xla_cpu_flags()
+    return run_command(_parse(argv, define_flags))
+
+
 def _models(argv: Sequence[str]) -> int:
     def define(fv):
         flags.DEFINE_string(
@@ -382,6 +392,7 @@ COMMANDS = {
     "eval": _eval,
     "predict": _predict,
     "plot": _plot,
+    "show": _show,
     "models": _models,
     "bench": _bench,
     "import-folder": _import_folder,

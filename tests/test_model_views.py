@@ -347,8 +347,8 @@ def _show(*args):
 def test_show_writes_the_pictures_of_a_trained_vit(digits_workdir, image_files, tmp_path, capsys):
     out = tmp_path / "pictures"
     files = f"{image_files['grey']},{image_files['rgb']}"
-    code = _show("--workdir", digits_workdir, "--images", files, "--out", str(out), "--heads", "1")
-    assert code == 0
+    args = ["--workdir", digits_workdir, "--images", files, "--out", str(out), "--heads", "1"]
+    assert cli.main(["show", *args]) == 0
     expected = {
         "zero_attention.png",
         "zero_rollout.png",

@@ -331,21 +331,23 @@ def _event_images(tensorboard_dir):
     return images
 
 
-def test_a_finished_run_writes_its_plots_to_tensorboard(tiny_config, tmp_path, caplog):
+def test_a_finished_run_writes_its_plots_and_pictures_to_tensorboard(tiny_config, tmp_path, caplog):
     from PIL import Image
 
     from mixer_vit.train.loop import train_and_evaluate
 
     workdir = str(tmp_path / "run")
-    with caplog.at_level(logging.WARNING, logger="mixer_vit.run_plots"):
+    with caplog.at_level(logging.WARNING, logger="mixer_vit"):
         result = train_and_evaluate(tiny_config(num_epochs=1), workdir)
-    assert not [r for r in caplog.records if r.name.startswith("mixer_vit.run_plots")]
+    pictures = ("mixer_vit.run_plots", "mixer_vit.model_views")
+    assert not [r for r in caplog.records if r.name.startswith(pictures)]
     images = _event_images(os.path.join(workdir, "tensorboard"))
-    assert sorted(images) == sorted(TAGS)
-    for step, encoded in images.values():
+    views = [f"views/validation{i}_{kind}" for i in (0, 1) for kind in ("attention", "rollout")]
+    assert sorted(images) == sorted([*TAGS, *views, "views/position_similarity"])
+    for tag, (step, encoded) in images.items():
         assert step == result["steps"] and encoded[:8] == PNG_MAGIC
         width, height = Image.open(io.BytesIO(encoded)).size
-        assert width >= 300 and height >= 300
+        assert min(width, height) >= (300 if tag in TAGS else 100)
     report = json.load(open(os.path.join(workdir, "test_report.json")))
     assert sum(report["reliability"]["count"]) == result["count"]
 

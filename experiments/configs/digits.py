@@ -109,6 +109,9 @@ def get_config(arg=None):
     config.train.halt_after_steps = placeholder(int)  # stop this invocation early (resume later)
     config.train.device_prefetch = 1  # batches copied to the devices ahead of their step
     config.train.eval_every_epochs = 1  # validation (and early stopping) every N epochs
+    # At the end: the curves, confusion matrix, reliability diagram and the model's
+    # pictures (attention, token mixing; `mixer-vit show`) as TensorBoard images.
+    config.train.end_of_run_images = True
     # Population training: N > 0 trains N members, seeds seed .. seed + N - 1, in one
     # process and one jitted step vmapped over members; member i equals the separate run
     # with its seed and writes its results to WORKDIR/members/seed_S (docs/training.md).

@@ -46,7 +46,6 @@ def run_command(fv: flags.FlagValues) -> int:
     from .images import check_image_files, model_inputs
     from .render import file_stems, render_views
     from .selection import parse_indices
-    from .stored_shape import stored_image_shape
 
     if not fv.workdir:
         raise UserError("missing --workdir; e.g. --workdir workdirs/digits")
@@ -58,7 +57,7 @@ def run_command(fv: flags.FlagValues) -> int:
     images = None
     if paths:
         images = model_inputs(
-            paths, stored_image_shape(trained), trained.preprocess, trained.image_shape
+            paths, trained.stored_image_shape, trained.preprocess, trained.image_shape
         )
     out_dir = fv.out or os.path.join(fv.workdir, "pictures")
     written = render_views(

@@ -1,5 +1,5 @@
-"""Image files -> the run's model input: decoded like the data set stores its images, then
-put through the run's own eval preprocessing."""
+"""Image files -> the run's model input: decoded as the data set stores its images
+(``mixer_vit.data.image_file``), then put through the run's own eval preprocessing."""
 
 from __future__ import annotations
 
@@ -7,53 +7,45 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mixer_vit.data.image_file import CHANNEL_MODES, UnreadableImage, read_image
 from mixer_vit.errors import UserError
 
-PIL_MODES = {1: "L", 3: "RGB"}
 
-
-def read_picture(path: str) -> Image.Image:
-    """The file at ``path`` decoded by Pillow (EXIF orientation applied); ``UserError``
-    naming the file when it is missing or not an image Pillow reads."""
-    if not os.path.isfile(path):
-        raise UserError(f"image file {path} does not exist; pass existing files to --images")
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            return ImageOps.exif_transpose(opened)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        raise UserError(
-            f"cannot read image {path} ({reason}); pass a PNG, JPEG or other image file "
-            f"Pillow reads"
-        ) from None
+def _unreadable(error: UnreadableImage) -> UserError:
+    return UserError(
+        f"cannot read image {error.path} ({error.reason}); pass a PNG, JPEG or other image "
+        f"file Pillow reads"
+    )
 
 
 def check_image_files(paths: Sequence[str]) -> None:
-    """``UserError`` for the first of ``paths`` that :func:`read_picture` cannot read (run
+    """``UserError`` for the first of ``paths`` that is missing or cannot be decoded (run
     before the slow model loading)."""
     for path in paths:
-        read_picture(path)
+        if not os.path.isfile(path):
+            raise UserError(f"image file {path} does not exist; pass existing files to --images")
+        try:
+            read_image(path, 3)
+        except UnreadableImage as error:
+            raise _unreadable(error) from None
 
 
 def decode_image(path: str, stored_shape: tuple[int | None, int | None, int]) -> np.ndarray:
-    """The file at ``path`` as uint8 ``[H, W, C]`` in the data set's stored form:
-    ``stored_shape`` (H, W, C) with C 1 (grey) or 3 (RGB); H and W (None when the data set's
-    images vary in size: the file's own size is kept) resized to with Pillow's bicubic
-    filter. ``UserError`` for a missing or unreadable file."""
+    """The file at ``path`` as uint8 ``[H, W, C]`` in the data set's stored form
+    ``stored_shape`` (H, W, C); H and W None (images of varying size) keep the file's size.
+    ``UserError`` for an unreadable file or a channel count files cannot give."""
     height, width, channels = stored_shape
-    if channels not in PIL_MODES:
+    if channels not in CHANNEL_MODES:
         raise UserError(
-            f"images with {channels} channels cannot be read from files; `show` reads grey "
-            f"(1) or RGB (3) images"
+            f"images with {channels} channels cannot be read from files; `show` reads "
+            f"{', '.join(map(str, CHANNEL_MODES))}-channel images"
         )
-    picture = read_picture(path).convert(PIL_MODES[channels])
-    if height is not None and width is not None and picture.size != (width, height):
-        picture = picture.resize((width, height), Image.Resampling.BICUBIC)
-    pixels = np.asarray(picture, np.uint8)
-    return pixels.reshape(*pixels.shape[:2], channels)
+    size = None if height is None or width is None else (height, width)
+    try:
+        return read_image(path, channels, size)
+    except UnreadableImage as error:
+        raise _unreadable(error) from None
 
 
 def model_inputs(

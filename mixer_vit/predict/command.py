@@ -74,12 +74,12 @@ def run_command(fv: flags.FlagValues, paths: Sequence[str]) -> int:
         if fv[name].value < 1:
             raise UserError(f"--{name} must be >= 1, got {fv[name].value}")
     files = find_image_files(paths)
-    from mixer_vit.predict.image_decode import CHANNEL_MODES
-    from mixer_vit.predict.predictor import Predictor, stored_image_shape
+    from mixer_vit.data.image_file import CHANNEL_MODES
+    from mixer_vit.predict.predictor import Predictor
     from mixer_vit.train.trained_model import load_trained_model
 
     trained = load_trained_model(fv.workdir, fv.step)
-    stored = stored_image_shape(trained)
+    stored = trained.stored_image_shape
     if stored[2] not in CHANNEL_MODES:
         raise UserError(
             f"predict reads images with {', '.join(map(str, CHANNEL_MODES))} channels; the "
@@ -114,7 +114,7 @@ def _predictions(files: Sequence[str], predictor, stored_shape, k: int) -> Itera
     image's record (prediction_output.prediction_record) and warns about the others."""
     from tqdm import tqdm
 
-    from mixer_vit.predict.image_decode import UnreadableImage, read_image
+    from mixer_vit.data.image_file import UnreadableImage, read_image
     from mixer_vit.predict.prediction_output import prediction_record
     from mixer_vit.predict.predictor import top_k
 

@@ -14,13 +14,6 @@ from mixer_vit.errors import UserError
 from mixer_vit.train.trained_model import TrainedModel
 
 
-def stored_image_shape(trained: TrainedModel) -> tuple[int | None, int | None, int]:
-    """(H, W, C) of the images the run's data set stores; H, W None where they vary."""
-    config = trained.config
-    data_dir = config.data.data_dir or data.default_data_dir()
-    return tuple(data.data_info(config.data.name, data_dir).image_shape)
-
-
 class Predictor:
     """Class probabilities of uint8 images, ``batch_size`` at a time.
 

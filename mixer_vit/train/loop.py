@@ -1,6 +1,7 @@
 """The training loop, top to bottom: plan, resume, then per step: train, log, evaluate,
-checkpoint, stop; finally the test evaluation and report (and its plots as TensorBoard
-images, run_plots/tensorboard_images.py).
+checkpoint, stop; finally the test evaluation and report (and its plots and the model's
+pictures as TensorBoard images: run_plots/tensorboard_images.py,
+model_views/tensorboard_views.py).
 
 Everything the run needs is derived once by ``plan_run`` (train/plan.py). The loop keeps
 the host ahead of the device: a step's metrics stay on the device (``StepMetrics``) and
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from mixer_vit import parallel
 from mixer_vit.errors import UserError
+from mixer_vit.model_views.tensorboard_views import write_model_views
 from mixer_vit.run_plots.tensorboard_images import write_end_of_run_images
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
@@ -242,7 +244,9 @@ class _Run:
             write_report(report, self.workdir)
             log.info("test report: %s (%s)", summary_line(report),
                      os.path.join(self.workdir, "test_report.json"))
-            write_end_of_run_images(self.writer, self.workdir, step)
+            if self.config.train.get("end_of_run_images", True):
+                write_end_of_run_images(self.writer, self.workdir, step)
+                write_model_views(self.writer, plan, self.state, step)
         evaluated = self.stopper.best_step if self.stopper else step
         return {**test, "steps": step, "evaluated_step": evaluated}
 

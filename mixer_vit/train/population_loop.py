@@ -186,7 +186,8 @@ class _Population:
         for i, seed in enumerate(self.seeds):
             self.writers[i].write(step, config.data.test_split, results[i])
             write_report(build_report(validation[i], test[i]), member_workdir(self.workdir, seed))
-            write_end_of_run_images(self.writers[i], member_workdir(self.workdir, seed), step)
+            if config.train.get("end_of_run_images", True):
+                write_end_of_run_images(self.writers[i], member_workdir(self.workdir, seed), step)
         with open(os.path.join(self.workdir, "population_results.json"), "w") as f:
             json.dump({"steps": step, "members": [
                 {"seed": seed, **result} for seed, result in zip(self.seeds, results)

@@ -31,7 +31,8 @@ class TrainedModel:
     """model: the flax module (call it with ``train=False``); variables: ``{"params":
     ..., "batch_stats": ...}`` as ``model.apply`` takes them; preprocess: the run's eval
     preprocessing, ``{"image": uint8 [H0, W0, C], "label": int} -> {"image": float32
-    [H, W, C], ...}``; image_shape: (H, W, C) the model sees; class_names: one name per
+    [H, W, C], ...}``; image_shape: (H, W, C) the model sees; stored_image_shape: (H, W, C)
+    of the images the data set stores (H, W None where they vary); class_names: one name per
     class (the data set's label names, or "0", "1", ... when it has none); step: the
     checkpoint step; used_ema: whether ``variables["params"]`` are the EMA parameters."""
 
@@ -39,6 +40,7 @@ class TrainedModel:
     variables: dict[str, Any]
     preprocess: Callable[[dict[str, Any]], dict[str, np.ndarray]]
     image_shape: tuple[int, int, int]
+    stored_image_shape: tuple[int | None, int | None, int]
     class_names: list[str]
     step: int
     used_ema: bool
@@ -109,6 +111,7 @@ def load_trained_model(workdir: str, step: int | None = None) -> TrainedModel:
         variables=variables,
         preprocess=run.eval_preprocess(),
         image_shape=tuple(run.image_shape),
+        stored_image_shape=tuple(data.data_info(config.data.name, run.data_dir).image_shape),
         class_names=class_names_of(config.data.name, run.data_dir, run.num_classes),
         step=int(step),
         used_ema=bool(used_ema),
