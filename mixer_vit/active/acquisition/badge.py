@@ -26,9 +26,17 @@ def gradient_factors(probs_mean: np.ndarray) -> np.ndarray:
     return np.eye(p.shape[1])[np.argmax(p, axis=1)] - p
 
 
-def sq_distances_to(a: np.ndarray, h: np.ndarray, j: int) -> np.ndarray:
-    """a [N, K], h [N, D] -> [N] squared distances ``||g_i - g_j||^2`` (>= 0)."""
-    norms = np.sum(a * a, axis=1) * np.sum(h * h, axis=1)
+def sq_norms(a: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """a [N, K], h [N, D] -> [N] squared gradient-embedding norms ``||a_i||^2 ||h_i||^2``."""
+    return np.sum(a * a, axis=1) * np.sum(h * h, axis=1)
+
+
+def sq_distances_to(
+    a: np.ndarray, h: np.ndarray, j: int, norms: np.ndarray | None = None
+) -> np.ndarray:
+    """a [N, K], h [N, D] -> [N] squared distances ``||g_i - g_j||^2`` (>= 0); norms:
+    ``sq_norms(a, h)`` when already computed."""
+    norms = sq_norms(a, h) if norms is None else norms
     cross = (a @ a[j]) * (h @ h[j])
     return np.maximum(norms + norms[j] - 2.0 * cross, 0.0)
 
@@ -45,11 +53,11 @@ def badge(
     a = gradient_factors(probs_mean)
     h = np.asarray(features, np.float64)
     availability = availability or Availability(len(a))
-    norms = np.sum(a * a, axis=1) * np.sum(h * h, axis=1)
+    norms = sq_norms(a, h)
     index = int(np.argmax(np.where(availability.available, norms, -np.inf)))
     chosen = [index]
     availability.take(index)
-    nearest = sq_distances_to(a, h, index)
+    nearest = sq_distances_to(a, h, index, norms)
     for _ in range(k - 1):
         weights = np.where(availability.available, nearest, 0.0)
         total = weights.sum()
@@ -61,5 +69,5 @@ def badge(
             index = int(rng.choice(np.flatnonzero(availability.available)))
         chosen.append(index)
         availability.take(index)
-        nearest = np.minimum(nearest, sq_distances_to(a, h, index))
+        nearest = np.minimum(nearest, sq_distances_to(a, h, index, norms))
     return np.asarray(chosen, np.int64)
