@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
@@ -32,6 +34,7 @@ def test_train_step_on_8_simulated_devices_matches_1_device():
     assert result["max_abs_diff"] < 1e-5, result
 
 
+@pytest.mark.slow  # ~90 s; the plain step's 8-device parity above stays in the default suite
 def test_sam_ema_and_accumulation_on_8_simulated_devices_match_1_device():
     result = run_on_8_simulated_devices("tricks_parity.py", timeout=600)
     assert set(result) == {"sam", "asam", "ema", "accumulation"}
