@@ -52,14 +52,11 @@ class Acquisition:
 
 
 def default_acquisition() -> Acquisition:
-    """The project's acquisition functions (mixer_vit/active/pool_outputs.py and the
-    strategies of mixer_vit.active.selection)."""
+    """The project's acquisition functions: ``score_pool`` of mixer_vit/active/
+    pool_outputs.py and ``select`` / ``STRATEGIES`` of mixer_vit/active/acquisition/."""
+    from mixer_vit.active.acquisition import STRATEGIES, select
     from mixer_vit.active.pool_outputs import score_pool
 
-    try:
-        from mixer_vit.active.selection import STRATEGIES, select
-    except ImportError:  # the strategies' package
-        from mixer_vit.active.acquisition import STRATEGIES, select
     return Acquisition(score_pool=score_pool, select=select, strategies=tuple(STRATEGIES))
 
 
