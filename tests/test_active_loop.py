@@ -31,14 +31,14 @@ def get_config():
     config = ml_collections.ConfigDict()
     config.train = {train!r}
     config.train_overrides = {{
-        "data": {{"data_dir": {data_dir!r}}},
+        "data": {{"data_dir": {data_dir!r}, "in_memory": False}},
         "model": {{"overrides": {model!r}}},
         "train": {{"global_batch_size": 16}},
         "optim": {{"warmup": "0"}},
     }}
     config.pool_split = "train"
-    config.validation_split = "validation"
-    config.test_split = "test"
+    config.validation_split = "validation[:64]"
+    config.test_split = "test[:96]"
     config.pool_size = {pool_size}
     config.initial_labels = 20
     config.acquire_per_round = 10
@@ -334,7 +334,9 @@ def test_acquisition_check():
     ("    config.initial_labels = 12", [], "smaller than one training batch"),
     ("    config.acquire_every = 3", [], "unknown key acquire_every"),
     ("    config.test_split = 'train'", [], "three different splits"),
+    ("    config.test_split = 'test[:0]'", [], "selects no examples"),
     ("", ["--seeds", "0"], "--seeds must be >= 1"),
+    ("    config.strategies = ('random', 'bald')", [], "bald scores MC-dropout samples"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, digits_data_dir, extra, argv, message):
     pool_size = 0 if "5000" in extra else POOL_SIZE
@@ -343,6 +345,23 @@ def test_bad_input_is_a_one_line_error(tmp_path, digits_data_dir, extra, argv, m
         run_command(config, command_flags("--workdir", str(tmp_path / "w"), *argv),
                     acquisition=STAND_IN)
     assert "\n" not in str(error.value)
+    assert not os.path.exists(tmp_path / "w")
+
+
+def test_mc_dropout_on_a_batchnorm_model_is_refused(tmp_path, digits_data_dir):
+    """A BatchNorm ResNet cannot be sampled with MC dropout: refused before training."""
+    resnet = os.path.join(os.path.dirname(DEFAULT_CONFIG), "fashion_mnist.py:resnet")
+    config = write_active_config(str(tmp_path), digits_data_dir, extra="\n".join([
+        f"    config.train = {resnet!r}",
+        "    config.train_overrides = {'data': {'name': 'sklearn_digits', 'data_dir': "
+        f"{digits_data_dir!r}, 'train_pp': '', 'eval_pp': ''}}, "
+        "'train': {'global_batch_size': 16}}",
+        "    config.mc_samples = 4",
+        "    config.mc_strategies = ('least_confidence',)",
+    ]))
+    with pytest.raises(UserError, match="cannot run \\(it has BatchNorm\\)"):
+        run_command(config, command_flags("--workdir", str(tmp_path / "w")),
+                    acquisition=STAND_IN)
     assert not os.path.exists(tmp_path / "w")
 
 
@@ -356,3 +375,19 @@ def test_missing_config_and_workdir(tmp_path):
         run_command("x.py", command_flags(), acquisition=STAND_IN)
     assert split_name(["a.py", "--seeds", "2"]) == ("a.py", ["--seeds", "2"])
     assert split_name(["--seeds", "2"]) == (None, ["--seeds", "2"])
+
+
+def test_the_loop_uses_the_project_acquisition_functions():
+    """Production runs score and select with mixer_vit/active's own functions."""
+    pytest.importorskip("mixer_vit.active.acquisition")
+    from mixer_vit.active.acquisition import select as project_select
+    from mixer_vit.active.loop import default_acquisition
+    from mixer_vit.active.pool_outputs import score_pool as project_score_pool
+
+    acquisition = default_acquisition()
+    assert acquisition.select is project_select
+    assert acquisition.score_pool is project_score_pool
+    assert set(acquisition.strategies) == {
+        "random", "least_confidence", "margin", "entropy", "bald", "batchbald", "coreset",
+        "badge",
+    }

@@ -100,7 +100,35 @@ def check_data(settings, base_config) -> int:
             f"(train.global_batch_size {batch}); raise initial_labels or lower the batch "
             f"size in train_overrides"
         )
+    _check_mc_dropout(settings, base_config, data_dir)
     return pool
+
+
+def _check_mc_dropout(settings, base_config, data_dir: str) -> None:
+    """MC-dropout scoring runs the model in train mode, which a model with BatchNorm
+    cannot do without using batch statistics: refused before any round trains."""
+    sampled = [s for s in settings.strategies if settings.mc_samples_for(s) > 1]
+    if not sampled:
+        return
+    import jax
+    import jax.numpy as jnp
+
+    from mixer_vit import data
+    from mixer_vit.train.plan import build_model, input_shape
+
+    info = data.data_info(base_config.data.name, data_dir)
+    model = build_model(base_config, info.num_classes)
+    shape = input_shape(base_config, data_dir, info.image_shape)
+    variables = jax.eval_shape(
+        lambda x: model.init(jax.random.PRNGKey(0), x, train=False),
+        jax.ShapeDtypeStruct((1, *shape), jnp.float32),
+    )
+    if "batch_stats" in variables:
+        raise UserError(
+            f"{sampled[0]} scores the pool with mc_samples={settings.mc_samples} MC-dropout "
+            f"passes, which {base_config.model.name} cannot run (it has BatchNorm); use a "
+            f"model with dropout and no BatchNorm (ViT, Mixer) or mc_samples=1"
+        )
 
 
 def run_loops(settings, base_config, config_path, workdir, acquisition, pool_split_size):

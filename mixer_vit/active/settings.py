@@ -171,6 +171,12 @@ def check_settings(s: ActiveSettings, where: str) -> None:
         len(set(splits.values())) == 3, where,
         f"pool, validation and test must be three different splits, got {splits}",
     )
+    for strategy in set(s.strategies) & set(s.mc_strategies):
+        _require(
+            s.mc_samples >= 2, where,
+            f"{strategy} scores MC-dropout samples but mc_samples is {s.mc_samples}; set "
+            f"mc_samples >= 2 (10 is usual)",
+        )
     if s.pool_size:
         _require(
             s.pool_size >= s.label_budget, where,
@@ -207,4 +213,6 @@ def with_strategies_and_seeds(
         if seeds < 1:
             raise UserError(f"--seeds must be >= 1, got {seeds}")
         changes = {**changes, "seeds": seeds}
-    return dataclasses.replace(s, **changes)
+    changed = dataclasses.replace(s, **changes)
+    check_settings(changed, "with --strategies/--seeds")
+    return changed
