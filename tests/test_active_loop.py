@@ -336,6 +336,9 @@ def test_acquisition_check():
     ("    config.test_split = 'train'", [], "three different splits"),
     ("    config.test_split = 'test[:0]'", [], "selects no examples"),
     ("", ["--seeds", "0"], "--seeds must be >= 1"),
+    ("    config.train = 'nowhere.py:vit'", [], "train 'nowhere.py:vit' names no file"),
+    ("    config.train_overrides = {'optim': {'learning_rate': 1.0}}", [],
+     "unknown config key optim.learning_rate"),
     ("    config.strategies = ('random', 'bald')", [], "bald scores MC-dropout samples"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, digits_data_dir, extra, argv, message):
@@ -366,7 +369,7 @@ def test_mc_dropout_on_a_batchnorm_model_is_refused(tmp_path, digits_data_dir):
 
 
 def test_missing_config_and_workdir(tmp_path):
-    with pytest.raises(UserError, match="no such file"):
+    with pytest.raises(UserError, match="active config .*nope.py: no such file"):
         run_command(str(tmp_path / "nope.py"), command_flags("--workdir", str(tmp_path)),
                     acquisition=STAND_IN)
     with pytest.raises(UserError, match="missing CONFIG"):

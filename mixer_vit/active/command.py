@@ -54,6 +54,8 @@ def run_command(config_path: str | None, fv: flags.FlagValues, *, acquisition=No
         raise UserError(f"missing CONFIG, the active-learning config file; {EXAMPLE}")
     if not fv.workdir:
         raise UserError(f"missing --workdir; {EXAMPLE}")
+    if not os.path.isfile(config_path):
+        raise UserError(f"active config {config_path}: no such file; {EXAMPLE}")
     if os.path.exists(fv.workdir) and not os.path.isdir(fv.workdir):
         raise UserError(f"--workdir {fv.workdir} is a file; give a directory (created if missing)")
     settings = active_settings.load_settings(config_path)

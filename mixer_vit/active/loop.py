@@ -84,6 +84,8 @@ def run_loop(
     seed_set = labelled_set.class_balanced_seed_set(
         pool.candidates, pool.labels, settings.initial_labels, seed
     )
+    if records and records[0]["seed_set"] != seed_set.tolist():
+        raise AssertionError(f"{directory}: the recorded seed set is not this pool's")
     labelled = labelled_set.labelled_after(records) if records else seed_set
     for round_index in range(len(records), len(schedule)):
         start = time.perf_counter()

@@ -197,7 +197,13 @@ def check_strategies(strategies: tuple[str, ...], known: tuple[str, ...]) -> Non
 def train_config(s: ActiveSettings) -> ml_collections.ConfigDict:
     """The training config of every round before its round-specific values: the ``train``
     file with ``train_overrides`` applied (unknown keys are a ``UserError``)."""
-    config = load_config_file(s.train_config_path())
+    path = s.train_config_path()
+    if not os.path.isfile(split_config_spec(path)[0]):
+        raise UserError(
+            f"active config: train {s.train!r} names no file (looked beside the active "
+            f"config, then from the current directory); e.g. '../configs/digits.py'"
+        )
+    config = load_config_file(path)
     config_overrides.check_against(config, s.train_overrides, "active config train_overrides")
     return config
 
