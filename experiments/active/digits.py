@@ -11,7 +11,12 @@ dropout 0.1, so that MC dropout has something to sample (10 passes for BALD and
 BatchBALD), trained for 150 steps of 16 images (at least 10 epochs) per round. It reaches
 about 80% test accuracy on 40 labels and 89% on 160 (a ViT of the same size learns far
 slower from so few labels: 57% on 160). Every strategy x 3 seeds: 192 short training
-runs, about ten minutes on a 2-core CPU (each round is an ordinary training run, ~3 s).
+runs (each an ordinary training run), 17 minutes on a 2-core CPU shared with another
+training run (~5 s per round; --seeds 1: about 6 minutes).
+
+Results: experiments/results/active_digits/ (results.md, learning_curve.png, and every
+loop's rounds.jsonl; rerunning the command with that folder as --workdir rewrites the
+results from the records without training).
 """
 
 import ml_collections
@@ -61,6 +66,6 @@ def get_config():
     config.warm_start = False
     config.epochs_per_round = 10
     config.min_steps_per_round = 150
-    config.target_accuracy = 0.85
+    config.target_accuracy = 0.80
     config.score_batch_size = 512
     return config

@@ -143,15 +143,15 @@ def run_loops(settings, base_config, config_path, workdir, acquisition, pool_spl
     from mixer_vit.active.pool_data import PoolData
 
     os.makedirs(workdir, exist_ok=True)
-    import jax
-
-    if not jax.config.jax_compilation_cache_dir:  # one the user chose is kept
-        use_compile_cache(os.path.join(workdir, COMPILE_CACHE_DIR))
     schedule = settings.label_schedule()
     pairs = [(seed, s) for seed in range(settings.seeds) for s in settings.strategies]
     done = sum(
         len(labelled_set.read_records(loop_dir(workdir, s, seed))) for seed, s in pairs
     )
+    import jax
+
+    if done < len(pairs) * len(schedule) and not jax.config.jax_compilation_cache_dir:
+        use_compile_cache(os.path.join(workdir, COMPILE_CACHE_DIR))  # unless the user set one
     bar = tqdm(total=len(pairs) * len(schedule), initial=done, desc="active rounds",
                unit="round", dynamic_ncols=True)
     data_dir = base_config.data.data_dir or data.default_data_dir()

@@ -42,7 +42,7 @@ def plot_learning_curves(results: dict, path: str) -> str:
                    label=f"target {100 * target:g}%")
     ax.set_xlabel("labelled examples")
     ax.set_ylabel("test accuracy (%), mean ± std over seeds")
-    ax.set_title(os.path.basename(str(results.get("config", ""))) or "active learning")
+    ax.set_title(f"active learning: {os.path.basename(str(results.get('config', '')))}")
     ax.grid(alpha=0.3)
     if results["strategies"]:
         ax.legend(fontsize=8)

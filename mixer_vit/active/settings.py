@@ -108,9 +108,10 @@ class ActiveSettings:
 
     def loop_identity(self) -> dict[str, Any]:
         """What fixes a strategy x seed loop's results (all but the strategy list, the
-        seed count and where the file lies): a workdir's loop resumes only under these."""
+        seed count, the target of the results table and where the files lie): a
+        workdir's loop resumes only under these."""
         fields = dataclasses.asdict(self)
-        for key in ("strategies", "seeds", "config_dir", "train"):
+        for key in ("strategies", "seeds", "config_dir", "train", "target_accuracy"):
             fields.pop(key)
         return fields
 
