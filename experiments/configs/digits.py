@@ -77,6 +77,9 @@ def get_config(arg=None):
     config.data.train_split = "train"
     config.data.eval_split = "validation"
     config.data.test_split = "test"
+    # A JSON list of example indices into train_split: train on those examples only (e.g.
+    # an active-learning round's labelled set). Empty: the whole split.
+    config.data.train_indices_file = ""
     config.data.in_memory = True  # decode the small data set once
     # Preprocessing specs (ops joined by "|", see mixer_vit/data/preprocess_ops.py), e.g.
     # train_pp "random_resized_crop(224)|flip|randaugment(2,9)|normalize(imagenet)" and

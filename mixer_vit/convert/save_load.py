@@ -2,7 +2,8 @@
 
 A converted directory holds::
 
-    DIR/model.json    {"model": name, "overrides": {...}, "image_size": S, "source": ...}
+    DIR/model.json    {"model": name, "overrides": {...}, "image_size": S, "channels": C,
+                       "source": ...}   (C: input channels; a file without it means 3)
     DIR/variables/    orbax checkpoint of {"params": ..., ["batch_stats": ...]}
 
 ``load_converted(DIR)`` rebuilds the same model and returns its variables. Parameters are
@@ -44,10 +45,12 @@ def save_converted(
     image_size: int,
     variables: Mapping[str, Any],
     source: str = "",
+    channels: int = 3,
 ) -> None:
     """Writes ``variables`` ({"params": ..., ["batch_stats": ...]}) and the model identity.
 
-    ``overrides`` must be JSON values (they are passed to ``create_model`` on load).
+    ``overrides`` must be JSON values (they are passed to ``create_model`` on load);
+    ``channels``: of the input images, C of ``[B, S, S, C]`` (1 for grey images).
     """
     check_output_dir(out_dir)
     out_dir = os.path.abspath(out_dir)
@@ -59,6 +62,7 @@ def save_converted(
         "model": model_name,
         "overrides": dict(overrides),
         "image_size": int(image_size),
+        "channels": int(channels),
         "source": source,
     }
     with open(os.path.join(out_dir, MODEL_FILE), "w") as f:
@@ -68,7 +72,8 @@ def save_converted(
 def load_converted(directory: str) -> tuple[nn.Module, dict[str, Any]]:
     """The ``(model, variables)`` saved by ``save_converted`` / ``mixer-vit convert``.
 
-    ``model.apply(variables, images [B, S, S, C])`` with S the saved ``image_size``.
+    ``model.apply(variables, images [B, S, S, C])`` with S the saved ``image_size`` and C
+    its ``channels`` (3 when model.json names none).
     """
     directory = os.path.abspath(directory)
     meta_path = os.path.join(directory, MODEL_FILE)
@@ -77,7 +82,7 @@ def load_converted(directory: str) -> tuple[nn.Module, dict[str, Any]]:
     with open(meta_path) as f:
         identity = json.load(f)
     model = create_model(identity["model"], **identity["overrides"])
-    target = abstract_variables(model, identity["image_size"])
+    target = abstract_variables(model, identity["image_size"], int(identity.get("channels", 3)))
     with ocp.StandardCheckpointer() as checkpointer:
         variables = checkpointer.restore(os.path.join(directory, VARIABLES_DIR), target)
     return model, dict(variables)

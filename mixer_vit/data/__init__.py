@@ -11,6 +11,7 @@ Typical use::
 from mixer_vit.data.digits_builder import SklearnDigits
 from mixer_vit.data.image_augment import make_augment, rand_augment, random_resized_crop
 from mixer_vit.data.image_folder import build_image_folder
+from mixer_vit.data.index_subset import IndexSubset, read_index_file, write_index_file
 from mixer_vit.data.pipeline import (
     EvalBatches,
     TrainIterator,
@@ -41,6 +42,7 @@ __all__ = [
     "DataInfo",
     "DatasetNotPreparedError",
     "EvalBatches",
+    "IndexSubset",
     "SklearnDigits",
     "TrainIterator",
     "count_examples",
@@ -50,7 +52,9 @@ __all__ = [
     "epoch_order",
     "eval_batches",
     "open_source",
+    "read_index_file",
     "stratified_split",
     "to_float_image",
     "train_batches",
+    "write_index_file",
 ]

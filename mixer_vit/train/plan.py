@@ -19,11 +19,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from mixer_vit import data, parallel
+from mixer_vit.data.index_subset import IndexSubset, read_index_file
 from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
@@ -77,6 +79,9 @@ class RunPlan:
     step_options: StepOptions
     reading: DataReading = dataclasses.field(default_factory=DataReading)
     population: int = 0  # members trained together (train/population_plan.py); 0: off
+    # Example indices into the train split the run trains on (``data.train_indices_file``,
+    # data/index_subset.py), int64 [n]; None: the whole split.
+    train_indices: np.ndarray | None = None
 
     @property
     def global_batch_size(self) -> int:
@@ -137,12 +142,20 @@ class RunPlan:
         unreadable examples skipped with a warning if data.skip_corrupt)."""
         return open_data_split(self.config, self.data_dir, split)
 
+    def open_train_split(self):
+        """The training examples: ``data.train_split``, or only the examples of
+        ``train_indices`` when the config names an index file."""
+        source = self.open_split(self.config.data.train_split)
+        if self.train_indices is not None:
+            source = IndexSubset(source, self.train_indices)
+        return source
+
     def train_batches(self) -> data.TrainIterator:
         """This process's shuffled training batches (host numpy), read as ``reading`` says;
         ``[global_batch_size // process_count, ...]`` each."""
         augment, preprocess = self.train_pipeline()
         return data.train_batches(
-            self.open_split(self.config.data.train_split),
+            self.open_train_split(),
             global_batch_size=self.global_batch_size,
             seed=self.config.seed,
             preprocess=preprocess,
@@ -338,6 +351,14 @@ def _split_sizes(config: ml_collections.ConfigDict, data_dir: str) -> dict[str, 
     return {split: data.count_examples(config.data.name, split, data_dir) for split in splits}
 
 
+def _train_indices(config: ml_collections.ConfigDict, split_size: int) -> np.ndarray | None:
+    """The checked indices of ``data.train_indices_file``; None when it is unset."""
+    path = config.data.get("train_indices_file") or ""
+    if not path:
+        return None
+    return read_index_file(path, split_size, f"split {config.data.train_split!r}")
+
+
 def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     """Validates ``config`` and derives the whole run from it (see the module doc)."""
     check_config(config)
@@ -377,7 +398,10 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         raise UserError(
             f"train.eval_every_epochs must be >= 1, got {config.train.eval_every_epochs}"
         )
-    train_size = split_sizes[config.data.train_split]
+    train_indices = _train_indices(config, split_sizes[config.data.train_split])
+    train_size = split_sizes[config.data.train_split] if train_indices is None else len(
+        train_indices
+    )
     steps_per_epoch = train_size // config.train.global_batch_size
     if steps_per_epoch == 0:
         raise UserError(
@@ -404,4 +428,5 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         step_options=step_options,
         reading=reading,
         population=population,
+        train_indices=train_indices,
     )
