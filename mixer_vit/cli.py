@@ -1,5 +1,5 @@
 """The ``mixer-vit`` command: train, eval, predict, plot, show, models, bench, import-folder,
-prepare, convert, experiment.
+prepare, convert, experiment, active.
 
   mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits \\
       [--config.optim.lr=1e-3 ...]
@@ -10,6 +10,7 @@ prepare, convert, experiment.
   mixer-vit models [--filter vit_]
   mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
   mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
+  mixer-vit active experiments/active/digits.py --workdir workdirs/active_digits
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
 
@@ -36,7 +37,7 @@ from ml_collections import config_flags
 
 USAGE = (
     "usage: mixer-vit {train,eval,predict,plot,show,models,bench,import-folder,prepare,convert,"
-    "experiment} "
+    "experiment,active} "
     "[flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
@@ -51,6 +52,7 @@ USAGE = (
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
     "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
+    "  active  CONFIG --workdir DIR [--strategies a,b] [--seeds N]\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
     "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )
@@ -351,7 +353,8 @@ def _convert(argv: Sequence[str]) -> int:
     fv = _parse(argv, define)
     for name in ("model", "from", "weights", "out"):
         if fv[name].value is None:
-            raise UsageError(f"missing --{name}; {USAGE.splitlines()[-1].strip()}")
+            usage = next(line for line in USAGE.splitlines() if line.split()[:1] == ["convert"])
+            raise UsageError(f"missing --{name}; usage: mixer-vit {' '.join(usage.split())}")
     from mixer_vit.convert.convert_command import convert_to_directory
 
     summary = convert_to_directory(
@@ -387,6 +390,14 @@ def _experiment(argv: Sequence[str]) -> int:
     return run_command(name, _parse(rest, define_flags), argv)
 
 
+def _active(argv: Sequence[str]) -> int:
+    from mixer_vit.active.command import define_flags, run_command, split_name
+
+    config_path, rest = split_name(argv)
+    _apply_xla_cpu_flags()
+    return run_command(config_path, _parse(rest, define_flags))
+
+
 COMMANDS = {
     "train": _train,
     "eval": _eval,
@@ -399,6 +410,7 @@ COMMANDS = {
     "prepare": _prepare,
     "convert": _convert,
     "experiment": _experiment,
+    "active": _active,
 }
 
 
