@@ -26,10 +26,11 @@ def get_config():
         "batch 128, 1-epoch warm-up then cosine, label smoothing 0.1. resnet: ResNet-18 "
         "layout (BasicBlocks 2-2-2-2, 3x3 stem) at a quarter of the width (16-32-64-128, "
         "0.7M parameters), 10 epochs; resnet10_wide: one BasicBlock per stage at half the "
-        "width (32-64-128-256, 1.2M parameters), 16 epochs. vit: 4x4 patches, width 96, 6 "
-        "blocks, 3 heads, MLP ratio 2, mean-pooled, drop-path 0.1 (0.46M parameters), 15 "
-        "epochs. Scaled down from the published rows (ResNet-18 at full width, 11M "
-        "parameters; WRN-28-10, 36M; ViT 200 epochs) for a 2-core CPU."
+        "width (32-64-128-256, 1.2M parameters), 16 epochs; resnet10_wide_32ep: the same "
+        "for 32 epochs. vit: 4x4 patches, width 96, 6 blocks, 3 heads, MLP ratio 2, "
+        "mean-pooled, drop-path 0.1 (0.46M parameters), 15 epochs. Scaled down from the "
+        "published rows (ResNet-18 at full width, 11M parameters; WRN-28-10, 36M; ViT 200 "
+        "epochs) for a 2-core CPU."
     )
     config.base_config = "fashion_mnist.py:resnet"
     config.base_overrides = {"train": {"log_every_steps": 100}}
@@ -59,7 +60,8 @@ def get_config():
             "resnet10_wide_32ep": "ResNet-18 94.9 / WRN-28-10 95.9",
         },
     )
-    # The convnet of the rule is the arm with the better validation accuracy
-    # (resnet10_wide 93.43% against resnet 92.80%); test did not choose it.
-    config.rule = "resnet10_wide >= 0.94 and vit >= 0.925"
+    # The convnet of the rule is the arm with the best validation accuracy
+    # (resnet10_wide_32ep 94.35% against resnet10_wide 93.43% and resnet 92.80%); test
+    # did not choose it.
+    config.rule = "resnet10_wide_32ep >= 0.94 and vit >= 0.925"
     return config
