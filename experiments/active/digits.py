@@ -21,16 +21,7 @@ results from the records without training).
 
 import ml_collections
 
-STRATEGIES = (
-    "random",
-    "least_confidence",
-    "margin",
-    "entropy",
-    "bald",
-    "batchbald",
-    "coreset",
-    "badge",
-)
+from mixer_vit.active.acquisition import STRATEGIES  # every acquisition function
 
 
 def get_config():

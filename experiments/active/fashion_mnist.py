@@ -26,16 +26,7 @@ labels.
 
 import ml_collections
 
-STRATEGIES = (
-    "random",
-    "least_confidence",
-    "margin",
-    "entropy",
-    "bald",
-    "batchbald",
-    "coreset",
-    "badge",
-)
+from mixer_vit.active.acquisition import STRATEGIES  # every acquisition function
 
 
 def get_config():
