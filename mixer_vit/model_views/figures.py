@@ -7,10 +7,10 @@ import textwrap
 from collections.abc import Sequence
 
 import matplotlib
-
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from mixer_vit.run_plots.canvas import new_figure
 
 from .mosaic import grid_of, tile_mosaic
 from .overlay import draw_image, draw_overlay
@@ -19,12 +19,6 @@ PANEL_INCHES = 1.9
 MIXING_COLUMNS = 8
 TITLE_POINTS = 10
 GAP_COLOUR = "0.7"  # the NaN gaps between tiles: grey, apart from any colour-scale value
-
-
-def _figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def _title(figure: Figure, text: str) -> None:
@@ -51,7 +45,7 @@ def attention_maps_figure(
     """image ``[H, W, C]`` preprocessed; maps ``[layers, heads, gh, gw]``: one panel per
     (layer, head), rows = layers, columns = heads, each map over the image."""
     rows, cols = maps.shape[:2]
-    figure = _figure(PANEL_INCHES * cols + 0.8, PANEL_INCHES * rows + 0.6)
+    figure = new_figure(PANEL_INCHES * cols + 0.8, PANEL_INCHES * rows + 0.6)
     axes = figure.subplots(rows, cols, squeeze=False)
     for r in range(rows):
         for c in range(cols):
@@ -65,7 +59,7 @@ def attention_maps_figure(
 
 def rollout_figure(image: np.ndarray, patch_map: np.ndarray, title: str) -> Figure:
     """image ``[H, W, C]`` preprocessed and its rollout map ``[gh, gw]``, side by side."""
-    figure = _figure(2 * PANEL_INCHES + 0.6, PANEL_INCHES + 0.8)
+    figure = new_figure(2 * PANEL_INCHES + 0.6, PANEL_INCHES + 0.8)
     left, right = figure.subplots(1, 2)
     draw_image(left, image)
     left.set_title("input", fontsize=9)
@@ -82,7 +76,7 @@ def token_mixing_figure(grids: np.ndarray, title: str) -> Figure:
     tiles = grid_of(grids, columns)
     mosaic = tile_mosaic(tiles)
     limit = float(np.nanmax(np.abs(grids))) or 1.0
-    figure = _figure(0.9 * columns + 1.4, 0.9 * tiles.shape[0] + 0.9)
+    figure = new_figure(0.9 * columns + 1.4, 0.9 * tiles.shape[0] + 0.9)
     ax = figure.subplots()
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=GAP_COLOUR)
     shown = ax.imshow(mosaic, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
@@ -98,7 +92,7 @@ def position_similarity_figure(similarity: np.ndarray, title: str) -> Figure:
     with every patch, laid out like the patches; colour scale -1..1."""
     rows, cols = similarity.shape[:2]
     mosaic = tile_mosaic(similarity)
-    figure = _figure(min(0.45 * cols + 3.0, 12.0), min(0.45 * rows + 1.8, 11.0))
+    figure = new_figure(min(0.45 * cols + 3.0, 12.0), min(0.45 * rows + 1.8, 11.0))
     ax = figure.subplots()
     shown = ax.imshow(mosaic, cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xlabel("input patch column")
