@@ -28,9 +28,14 @@ def mean_std(values: Iterable[float]) -> dict:
     return {"mean": float(np.mean(values)), "std": std, "n": int(values.size)}
 
 
-def aggregate(summaries: Iterable[dict], arm_order: Iterable[str]) -> dict[str, dict]:
-    """arm -> {"seeds": [...], field: {"mean", "std", "n"} for each AGGREGATED field},
-    arms in ``arm_order`` (arms without a finished run are left out)."""
+def aggregate(
+    summaries: Iterable[dict], arm_order: Iterable[str], metric_paths: Iterable[str] = ()
+) -> dict[str, dict]:
+    """arm -> {"seeds": [...], field: {"mean", "std", "n"} for each AGGREGATED field,
+    "metrics": {path: {"mean", "std", "n"}} for each of ``metric_paths`` (dotted paths into
+    the summaries' ``report``)}, arms in ``arm_order`` (arms without a finished run are left
+    out)."""
+    metric_paths = list(metric_paths)
     by_arm: dict[str, list[dict]] = {}
     for summary in summaries:
         by_arm.setdefault(summary["arm"], []).append(summary)
@@ -42,4 +47,8 @@ def aggregate(summaries: Iterable[dict], arm_order: Iterable[str]) -> dict[str, 
         table[arm] = {"seeds": [s["seed"] for s in runs]}
         for field in AGGREGATED:
             table[arm][field] = mean_std(s.get(field) for s in runs)
+        table[arm]["metrics"] = {
+            path: mean_std((s.get("report") or {}).get(path) for s in runs)
+            for path in metric_paths
+        }
     return table

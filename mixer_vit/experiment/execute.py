@@ -147,9 +147,32 @@ def execute_runs(
             to_train.append(run)
         else:
             outcomes[run.key] = outcome
-    trained = _train_all(lambda run: [runner.train(run)], to_train, jobs)
-    outcomes.update({o.run.key: o for results in trained for o in results})
+    for stage in _stages(to_train):
+        failed = {o.run.workdir for o in outcomes.values() if o.status == "failed"}
+        ready = [run for run in stage if not failed.intersection(run.needs)]
+        for run in stage:
+            if failed.intersection(run.needs):
+                needed = sorted(failed.intersection(run.needs))[0]
+                outcomes[run.key] = Outcome(run, "failed", detail=f"needs {needed}, which failed")
+        trained = _train_all(lambda run: [runner.train(run)], ready, jobs)
+        outcomes.update({o.run.key: o for results in trained for o in results})
     return [outcomes[run.key] for run in runs]
+
+
+def _stages(runs: list[PlannedRun]) -> list[list[PlannedRun]]:
+    """``runs`` in launch waves: a run goes after every run whose workdir it needs (runs
+    already finished need no wave); the order within a wave is kept."""
+    pending = {run.workdir for run in runs}
+    stages = []
+    remaining = list(runs)
+    while remaining:
+        stage = [run for run in remaining if not pending.intersection(run.needs)]
+        if not stage:  # a cycle; spec loading refuses those, so this is a bug
+            raise AssertionError(f"runs need each other: {[r.key for r in remaining]}")
+        stages.append(stage)
+        pending -= {run.workdir for run in stage}
+        remaining = [run for run in remaining if run not in stage]
+    return stages
 
 
 def execute_populations(

@@ -9,7 +9,11 @@ import sys
 from typing import Any
 
 from mixer_vit.experiment import config_overrides
-from mixer_vit.experiment.spec import ExperimentSpec
+from mixer_vit.experiment.spec import (
+    ExperimentSpec,
+    arms_in_run_order,
+    workdir_references,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +26,7 @@ class PlannedRun:
     overrides: dict[str, Any]
     workdir: str
     command_line: str = ""  # the command that trained it, when not its own (a population)
+    needs: tuple[str, ...] = ()  # workdirs of runs that must finish first (its overrides name them)
 
     @property
     def key(self) -> str:
@@ -62,17 +67,29 @@ def default_root(spec: ExperimentSpec) -> str:
     return os.path.join("workdirs", "experiments", spec.name)
 
 
+def run_workdir(root: str, arm: str, seed: int) -> str:
+    return os.path.join(root, arm, f"seed_{seed}")
+
+
 def plan_runs(spec: ExperimentSpec, seeds: int, root: str) -> list[PlannedRun]:
-    """Every arm x seed 0..seeds-1, arm by arm in the file's order; workdirs
-    ROOT/ARM/seed_S."""
-    return [
-        PlannedRun(
-            arm=arm.name,
-            seed=seed,
-            config=arm.config,
-            overrides=dict(arm.overrides),
-            workdir=os.path.join(root, arm.name, f"seed_{seed}"),
-        )
-        for arm in spec.arms.values()
-        for seed in range(seeds)
-    ]
+    """Every arm x seed 0..seeds-1, arm by arm in the file's order (an arm whose workdir
+    another names first); workdirs ROOT/ARM/seed_S; a ``"{workdir:ARM}"`` override value
+    becomes ROOT/ARM/seed_S of the same seed."""
+    runs = []
+    for arm in arms_in_run_order(spec):
+        references = workdir_references(arm.overrides)
+        for seed in range(seeds):
+            overrides = dict(arm.overrides)
+            for key, needed in references.items():
+                overrides[key] = run_workdir(root, needed, seed)
+            runs.append(
+                PlannedRun(
+                    arm=arm.name,
+                    seed=seed,
+                    config=arm.config,
+                    overrides=overrides,
+                    workdir=run_workdir(root, arm.name, seed),
+                    needs=tuple(run_workdir(root, n, seed) for n in references.values()),
+                )
+            )
+    return runs

@@ -16,9 +16,10 @@ import shlex
 import sys
 from typing import Any
 
+from mixer_vit.errors import UserError
 from mixer_vit.experiment import config_overrides
 from mixer_vit.experiment.plan import PlannedRun
-from mixer_vit.experiment.spec import ExperimentSpec, load_base_config
+from mixer_vit.experiment.spec import ExperimentSpec, load_base_config, workdir_references
 from mixer_vit.train.population_plan import member_workdir
 
 POPULATION_KEY = "train.population"
@@ -90,6 +91,13 @@ def plan_populations(spec: ExperimentSpec, seeds: int, root: str) -> list[Popula
     config has no ``train.population`` key."""
     populations = []
     for arm in spec.arms.values():
+        named = workdir_references(arm.overrides)
+        if named:
+            key, needed = next(iter(named.items()))
+            raise UserError(
+                f"arm {arm.name} of experiment {spec.name} sets {key} to the workdir of arm "
+                f"{needed}, which differs per seed; run it without --population"
+            )
         config_overrides.check_against(
             load_base_config(arm.config),
             {**arm.overrides, POPULATION_KEY: seeds},

@@ -9,7 +9,7 @@ import time
 from mixer_vit.experiment.aggregate import aggregate
 from mixer_vit.experiment.plan import PlannedRun
 from mixer_vit.experiment.spec import ExperimentSpec
-from mixer_vit.experiment.verdict import verdict_line
+from mixer_vit.experiment.verdict import value_key, verdict_line
 
 PLOT_FILE = "accuracy.png"
 THROUGHPUT_PLOT_FILE = "accuracy_vs_throughput.png"
@@ -35,9 +35,13 @@ def build_results(
         [s if s.get("train_examples") is not None
          else {**s, "train_examples": counted.get(s["arm"])} for s in summaries],
         spec.arms,
+        spec.metrics,
     )
     means = {arm: row["test_accuracy"]["mean"] for arm, row in table.items()}
-    means = {arm: mean for arm, mean in means.items() if mean is not None}
+    for arm, row in table.items():
+        for path, stats in row["metrics"].items():
+            means[value_key(arm, path)] = stats["mean"]
+    means = {key: mean for key, mean in means.items() if mean is not None}
     have = {(s["arm"], s["seed"]) for s in summaries}
     return {
         "experiment": spec.name,
@@ -52,6 +56,7 @@ def build_results(
         "seeds_planned": sorted({run.seed for run in runs}),
         "published": {"source": spec.published_source, "values": spec.published_values},
         "rule": spec.rule,
+        "metrics": spec.metrics,
         "verdict": verdict_line(spec.rule, means),
         "plot_x": spec.plot_x,
         "plot_series": spec.plot_series,
@@ -140,10 +145,27 @@ def _inference_note(inference: dict | None) -> str:
     )
 
 
+def _metric_cells(row: dict, metrics: dict) -> str:
+    """" m ± s |" per metric path (4 significant digits: metrics have no common scale)."""
+    cells = []
+    for path in metrics:
+        stats = (row.get("metrics") or {}).get(path) or {"mean": None}
+        if stats["mean"] is None:
+            cells.append(" - |")
+            continue
+        text = f"{stats['mean']:.4g}"
+        if stats.get("std") is not None:
+            text += f" ± {stats['std']:.2g}"
+        cells.append(f" {text} |")
+    return "".join(cells)
+
+
 def results_markdown(results: dict) -> str:
     published = results["published"]
     source = f" ({published['source']})" if published["source"] else ""
     examples = _examples_vary(results)
+    metrics = results.get("metrics") or {}
+    metric_heads = "".join(f" {label} |" for label in metrics.values())
     lines = [
         f"# Experiment `{results['experiment']}`",
         "",
@@ -154,10 +176,11 @@ def results_markdown(results: dict) -> str:
         "",
         f"**Verdict: {results['verdict']}.**",
         "",
-        "| arm | what differs | n | test accuracy (%) | params | GFLOPs/img | train img/s "
-        f"| inference img/s |{' train examples |' if examples else ''} wall time (s) "
-        f"| published{source} |",
-        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if examples else ""),
+        f"| arm | what differs | n | test accuracy (%) |{metric_heads} params | GFLOPs/img "
+        f"| train img/s | inference img/s |{' train examples |' if examples else ''} wall "
+        f"time (s) | published{source} |",
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if examples else "")
+        + "---|" * len(metrics),
     ]
     differs = _distinguishing(results)
     timed = (results.get("inference") or {}).get("arms", {})
@@ -166,7 +189,8 @@ def results_markdown(results: dict) -> str:
         count_text = f" {count:.0f} |" if count is not None else " - |"
         lines.append(
             f"| {arm} | {differs[arm]} | {row['test_accuracy']['n']} | "
-            f"{_pm(row['test_accuracy'], 100)} | {_params_text(row['params'])} | "
+            f"{_pm(row['test_accuracy'], 100)} |{_metric_cells(row, metrics)} "
+            f"{_params_text(row['params'])} | "
             f"{_gflops_text(row['gflops_per_image'])} | {_pm(row['train_img_per_s'], 1, 0)} | "
             f"{_rate_text(timed.get(arm))} |{count_text if examples else ''} "
             f"{_pm(row['wall_time_s'], 1, 0)} | {published['values'].get(arm, '-')} |"
@@ -185,7 +209,10 @@ def results_markdown(results: dict) -> str:
         "Test accuracy: mean ± sample std (ddof=1) over the n seeds of an arm. GFLOPs: one "
         "forward pass per image as XLA counts them (a multiply-add is 2 FLOPs, about twice "
         "the GMACs papers quote). Train img/s: the median over each run's logged train "
-        "windows, mean over seeds. Wall time: per run, including start-up and compiling.",
+        "windows, mean over seeds. Wall time: per run, including start-up and compiling."
+        + (f" {', '.join(metrics.values())}: the run's test report numbers "
+           f"({', '.join(f'`{p}`' for p in metrics)} of test_report.json), mean ± std over "
+           f"seeds." if metrics else ""),
         "",
         _inference_note(results.get("inference")),
         "",

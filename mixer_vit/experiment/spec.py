@@ -18,9 +18,18 @@ An experiment file defines ``get_config()`` returning a ``ConfigDict`` (or dict)
   key (e.g. ``"optim.lr"``, a linear axis) or a quantity the runner derives per run,
   ``DERIVED_PLOT_X``: ``"train_examples"``, the number of training examples the run read
   (its ``data.train_split`` counted by TFDS's split info), drawn on a log axis;
+- ``metrics`` (dict, optional): extra columns of the results table, each a dotted path
+  into the run's ``test_report.json`` (a number, e.g. ``"ece"`` or
+  ``"temperature_scaling.ece"``) mapped to its column label (in a ``ConfigDict``, which
+  refuses dots in keys: a tuple of (path, label) pairs); every run summary keeps all the
+  report's numbers under ``report``, so a metric added later needs no rerun;
 - ``plot_series`` (str, optional): one line per value of this override key, of ``config``,
   or of ``series``, the arms' own labels: an arm may carry ``"series": "ViT"`` beside its
   overrides (a plot label only, never passed to the train command).
+
+An arm's override value may be the string ``"{workdir:ARM}"``: it becomes the workdir of
+arm ARM for the same seed, and ARM's runs come first (e.g. a distillation teacher:
+``{"distill": {"teacher_workdir": "{workdir:teacher}"}}``).
 
 Example (data efficiency): ``plot_x = "train_examples"``, ``plot_series = "series"``, arms
 ``{"vit_1pct": {"series": "ViT", "data": {"train_split": "train[:1%]"}}, ...}``.
@@ -54,7 +63,9 @@ EXPERIMENT_KEYS = {
     "rule",
     "plot_x",
     "plot_series",
+    "metrics",
 }
+WORKDIR_REFERENCE = re.compile(r"^\{workdir:([A-Za-z_][A-Za-z0-9_]*)\}$")
 # plot_x values that name a per-run quantity the runner records, not an override.
 DERIVED_PLOT_X = ("train_examples",)
 SERIES = "series"  # the arm key of its plot label
@@ -87,6 +98,7 @@ class ExperimentSpec:
     rule: str = ""
     plot_x: str = ""
     plot_series: str = ""
+    metrics: dict[str, str] = dataclasses.field(default_factory=dict)  # report path -> label
 
     def identity(self) -> dict[str, Any]:
         """What makes two results folders the same experiment (JSON form)."""
@@ -222,23 +234,88 @@ def load_experiment(name: str) -> ExperimentSpec:
         rule=str(raw.get("rule", "") or ""),
         plot_x=str(raw.get("plot_x", "") or ""),
         plot_series=str(raw.get("plot_series", "") or ""),
+        metrics=_metrics(raw.get("metrics"), where),
     )
     _check_references(spec, where)
     return spec
 
 
+def _metrics(value: Any, where: str) -> dict[str, str]:
+    """The ``metrics`` key checked: {dotted report path: column label}, from a dict or
+    (a ``ConfigDict`` refuses dots in its keys) a sequence of (path, label) pairs."""
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+            raise UserError(f"{where}: metrics must be a dict or (path, label) pairs")
+        value = dict(value)
+    metrics = _as_dict(value, "metrics")
+    for path, label in metrics.items():
+        if not isinstance(path, str) or not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", path):
+            raise UserError(
+                f"{where}: metrics key {path!r} must be a dotted path into test_report.json, "
+                f"e.g. 'temperature_scaling.ece'"
+            )
+        if not isinstance(label, str) or not label:
+            raise UserError(f"{where}: metrics[{path!r}] must be a column label (a str)")
+    return metrics
+
+
+def workdir_references(overrides: Mapping[str, Any]) -> dict[str, str]:
+    """override key -> the arm named by its ``"{workdir:ARM}"`` value."""
+    return {
+        key: match.group(1)
+        for key, value in overrides.items()
+        if isinstance(value, str) and (match := WORKDIR_REFERENCE.match(value))
+    }
+
+
+def arms_in_run_order(spec: ExperimentSpec) -> list[Arm]:
+    """The arms with every arm named by another's ``{workdir:ARM}`` before it (file order
+    otherwise); a cycle is a ``UserError``."""
+    ordered: list[Arm] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if any(arm.name == name for arm in ordered):
+            return
+        if name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(name):], name])
+            raise UserError(f"experiment {spec.name}: arms name each other's workdirs ({cycle})")
+        visiting.append(name)
+        for needed in workdir_references(spec.arms[name].overrides).values():
+            visit(needed)
+        visiting.pop()
+        ordered.append(spec.arms[name])
+
+    for name in spec.arms:
+        visit(name)
+    return ordered
+
+
 def _check_references(spec: ExperimentSpec, where: str) -> None:
+    for arm in spec.arms.values():
+        for key, needed in workdir_references(arm.overrides).items():
+            if needed not in spec.arms:
+                raise UserError(
+                    f"{where}: arm {arm.name}'s {key} names the workdir of unknown arm "
+                    f"{needed!r}; arms: {', '.join(spec.arms)}"
+                )
+    arms_in_run_order(spec)
     for arm in spec.published_values:
         if arm not in spec.arms:
             raise UserError(f"{where}: published.values names unknown arm {arm!r}")
     if spec.rule:
-        from mixer_vit.experiment.verdict import rule_names
+        from mixer_vit.experiment.verdict import rule_references
 
-        for arm in rule_names(spec.rule):
+        for arm, path in rule_references(spec.rule):
             if arm not in spec.arms:
                 raise UserError(
                     f"{where}: rule {spec.rule!r} names unknown arm {arm!r}; arms: "
                     f"{', '.join(spec.arms)}"
+                )
+            if path and path not in spec.metrics:
+                raise UserError(
+                    f"{where}: rule {spec.rule!r} uses {arm}.{path}, but {path!r} is not a key "
+                    f"of metrics; add it there (metrics: {', '.join(spec.metrics) or 'none'})"
                 )
     if spec.plot_series == SERIES and not any(arm.series for arm in spec.arms.values()):
         raise UserError(f"{where}: plot_series is 'series' but no arm has a series label")

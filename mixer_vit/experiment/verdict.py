@@ -1,7 +1,9 @@
 """The experiment file's ``rule``: a small expression over arm names (each standing for the
-arm's mean test accuracy), evaluated without ``eval``.
+arm's mean test accuracy) and ``ARM.PATH`` references (the arm's mean of a ``metrics``
+path of its test report), evaluated without ``eval``.
 
   rule = "pooling >= 0.92 * attention and pooling <= attention + 0.01"
+  rule = "plain.temperature_scaling.ece < plain.ece"
 """
 
 from __future__ import annotations
@@ -24,34 +26,75 @@ def _parse(rule: str) -> ast.Expression:
     except SyntaxError:
         raise UserError(f"rule {rule!r} is not an expression; e.g. 'pooling >= 0.92 * attention'")
     allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub,
-               ast.BinOp, ast.Compare, ast.Name, ast.Load, ast.Constant,
+               ast.BinOp, ast.Compare, ast.Name, ast.Attribute, ast.Load, ast.Constant,
                *_BINARY, *_COMPARE)
     for node in ast.walk(tree):
         if not isinstance(node, allowed) or (
             isinstance(node, ast.Constant) and not isinstance(node.value, (int, float))
         ):
             raise UserError(
-                f"rule {rule!r} uses {type(node).__name__}; only arm names, numbers, + - * /, "
-                f"comparisons and and/or/not are allowed"
+                f"rule {rule!r} uses {type(node).__name__}; only arm names, ARM.METRIC, "
+                f"numbers, + - * /, comparisons and and/or/not are allowed"
             )
+    _references(tree)  # every Attribute chain must end in an arm name
     return tree
+
+
+def _reference(node: ast.expr) -> tuple[str, str] | None:
+    """(arm, dotted metric path or "") of a Name or an Attribute chain on a Name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return node.id, ".".join(reversed(parts))
+
+
+def _references(tree: ast.Expression) -> set[tuple[str, str]]:
+    """Every maximal arm reference of the expression (an Attribute chain counts once)."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(node):
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            reference = _reference(node)
+            if reference is None:
+                raise UserError(f"rule: {ast.unparse(node)!r} is not ARM or ARM.METRIC")
+            found.add(reference)
+            return
+        for child in ast.iter_child_nodes(node):
+            walk(child)
+
+    walk(tree)
+    return found
+
+
+def rule_references(rule: str) -> list[tuple[str, str]]:
+    """The (arm, metric path) pairs a rule mentions; path "" is the mean test accuracy."""
+    return sorted(_references(_parse(rule)))
 
 
 def rule_names(rule: str) -> list[str]:
     """The arm names a rule mentions."""
-    return sorted({n.id for n in ast.walk(_parse(rule)) if isinstance(n, ast.Name)})
+    return sorted({arm for arm, _ in rule_references(rule)})
+
+
+def value_key(arm: str, path: str) -> str:
+    """The key of an arm reference in ``evaluate_rule``'s ``means``: ARM or ARM.PATH."""
+    return f"{arm}.{path}" if path else arm
 
 
 def evaluate_rule(rule: str, means: Mapping[str, float]) -> bool:
-    """True when the claim held: ``rule`` with each arm name replaced by ``means[arm]``."""
+    """True when the claim held: ``rule`` with each arm name replaced by ``means[arm]`` and
+    each ``ARM.PATH`` by ``means["ARM.PATH"]``."""
 
     def value(node):
         if isinstance(node, ast.Expression):
             return value(node.body)
         if isinstance(node, ast.Constant):
             return node.value
-        if isinstance(node, ast.Name):
-            return means[node.id]
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            return means[value_key(*_reference(node))]
         if isinstance(node, ast.UnaryOp):
             operand = value(node.operand)
             return (not operand) if isinstance(node.op, ast.Not) else -operand
@@ -75,7 +118,10 @@ def verdict_line(rule: str, means: Mapping[str, float]) -> str:
     """"held", "did not hold", or "not decided" (no rule, or an arm without results)."""
     if not rule:
         return "not decided (the experiment states no rule)"
-    missing = [name for name in rule_names(rule) if name not in means]
+    missing = [
+        value_key(arm, path) for arm, path in rule_references(rule)
+        if value_key(arm, path) not in means
+    ]
     if missing:
         return f"not decided (no finished runs of {', '.join(missing)})"
     held = evaluate_rule(rule, means)

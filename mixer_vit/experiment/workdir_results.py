@@ -99,11 +99,30 @@ def wall_time(workdir: str) -> tuple[float | None, str]:
     return float(lines[-1]["time"] - os.path.getmtime(config_path)), "workdir timestamps"
 
 
+def report_scalars(workdir: str) -> dict[str, float]:
+    """Every number of the workdir's ``test_report.json`` (lists and text left out), keyed
+    by its dotted path, e.g. ``{"ece": 0.03, "temperature_scaling.temperature": 1.4}``."""
+    with open(os.path.join(workdir, "test_report.json")) as f:
+        report = json.load(f)
+    scalars: dict[str, float] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            scalars[prefix[:-1]] = float(node)
+
+    walk(report, "")
+    return scalars
+
+
 def final_metrics(workdir: str) -> dict[str, Any]:
     """Test accuracy/loss/count and the step they were measured at, the last validation
     accuracy, training throughput: the median img/s over the logged train windows (the
     median keeps out the windows that include compiling), and the number of training
-    examples the run read (None when its data set is not readable here)."""
+    examples the run read (None when its data set is not readable here), and every number
+    of its test report (``report``: dotted path -> value)."""
     data = _data_config(workdir)
     test = _last_line_of_split(workdir, data.get("test_split", "test")) or {}
     validation = _last_line_of_split(workdir, data.get("eval_split", "validation")) or {}
@@ -120,6 +139,7 @@ def final_metrics(workdir: str) -> dict[str, Any]:
         "train_examples": train_examples_of(data),
         "wall_time_s": seconds,
         "wall_time_from": wall_source,
+        "report": report_scalars(workdir),
         "finished_at": time.strftime(
             "%Y-%m-%dT%H:%M:%SZ",
             time.gmtime(os.path.getmtime(os.path.join(workdir, "test_report.json"))),
