@@ -125,8 +125,8 @@ def target_class_counts(available: np.ndarray, profile: ImbalanceProfile) -> np.
     counts = np.floor(n * scale + ROUNDING_SLACK).astype(np.int64)
     if counts.min() == 0:
         raise UserError(
-            f"data.class_imbalance ratio {profile.ratio:g} leaves class {int(counts.argmin())} "
-            f"no examples (the smallest class has {n}); lower the ratio below {n}"
+            f"data.class_imbalance ratio {profile.ratio:g} leaves class {int(scale.argmin())} "
+            f"no examples (the smallest class has {n}); use a ratio of at most {n}"
         )
     return counts
 
