@@ -48,7 +48,9 @@ def parse_class_weights(spec: str) -> tuple[str, float]:
     except ValueError:
         beta = float("nan")
     if not 0.0 <= beta < 1.0:
-        raise UserError(f"loss.class_weights effective_number beta must be in [0, 1), got {beta_text!r}")
+        raise UserError(
+            f"loss.class_weights effective_number beta must be in [0, 1), got {beta_text!r}"
+        )
     return kind, beta
 
 

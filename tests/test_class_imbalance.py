@@ -24,7 +24,7 @@ from mixer_vit.data.class_imbalance import (
 )
 from mixer_vit.errors import UserError
 from mixer_vit.metrics.majority_baseline import majority_baseline
-from mixer_vit.train.objective import make_loss_fn
+from mixer_vit.train.objective import augment_on_device, make_loss_fn
 from mixer_vit.train.step_options import StepOptions
 
 # -- the imbalance profiles ---------------------------------------------------------------
@@ -215,20 +215,26 @@ class _FixedLogits(nn.Module):
         return jnp.asarray(LOGITS) + 0.0 * images.sum()
 
 
-@pytest.mark.parametrize("smoothing", [0.0, 0.1])
-def test_the_training_objective_weights_by_target(smoothing):
+@pytest.mark.parametrize("smoothing, mixup", [(0.0, 0.0), (0.1, 0.0), (0.1, 0.8)])
+def test_the_training_objective_weights_by_target(smoothing, mixup):
     labels = np.array([0, 3, 2], np.int32)
     batch = {"image": jnp.zeros((3, 2, 2, 1)), "label": jnp.asarray(labels)}
-    opts = StepOptions(label_smoothing=smoothing, class_weights=WEIGHTS)
-    loss_fn = make_loss_fn(_FixedLogits(), opts, {}, batch, jax.random.PRNGKey(0), None)
-    loss, _ = loss_fn({})
+    rng = jax.random.PRNGKey(0)
+    opts = StepOptions(label_smoothing=smoothing, mixup_alpha=mixup, class_weights=WEIGHTS)
+    loss, _ = make_loss_fn(_FixedLogits(), opts, {}, batch, rng, None)({})
     targets = np.eye(4)[labels] * (1 - smoothing) + smoothing / 4
+    if mixup:  # the targets the objective mixed (same key as make_loss_fn's)
+        _, mixed = augment_on_device(
+            jax.random.split(rng)[0], batch["image"], jnp.asarray(targets), opts
+        )
+        assert not np.allclose(mixed, targets)
+        targets = np.asarray(mixed, np.float64)
     np.testing.assert_allclose(
         float(loss), _numpy_weighted_loss(LOGITS, targets, WEIGHTS), rtol=1e-6
     )
     unweighted, _ = make_loss_fn(
-        _FixedLogits(), StepOptions(label_smoothing=smoothing), {}, batch,
-        jax.random.PRNGKey(0), None,
+        _FixedLogits(), StepOptions(label_smoothing=smoothing, mixup_alpha=mixup), {}, batch,
+        rng, None,
     )({})
     np.testing.assert_allclose(
         float(unweighted), _numpy_weighted_loss(LOGITS, targets, (1.0,) * 4), rtol=1e-6

@@ -34,7 +34,10 @@ import numpy as np
 from mixer_vit.errors import UserError
 
 KINDS = ("step", "long_tail")
-FORMS = "'step:RATIO[:MINORITY]' (e.g. 'step:9', 'step:9:last3', 'step:9:0+2+4') or 'long_tail:RATIO'"
+FORMS = (
+    "'step:RATIO[:MINORITY]' (e.g. 'step:9', 'step:9:last3', 'step:9:0+2+4') or "
+    "'long_tail:RATIO'"
+)
 ROUNDING_SLACK = 1e-9
 
 

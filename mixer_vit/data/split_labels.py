@@ -10,7 +10,9 @@ import tensorflow_datasets as tfds
 from mixer_vit.data.sources import ensure_prepared, split_size
 
 
-def read_split_labels(name: str, split: str, data_dir: str | os.PathLike | None = None) -> np.ndarray:
+def read_split_labels(
+    name: str, split: str, data_dir: str | os.PathLike | None = None
+) -> np.ndarray:
     """The labels of ``split`` (a name or TFDS split expression) of a prepared data set, in
     the order ``open_source`` serves its examples: int64 ``[N]``.
 
