@@ -339,3 +339,19 @@ def test_plan_refuses_bad_values(digits_data_dir, section, key, value, message):
     config[section][key] = value
     with pytest.raises(UserError, match=message):
         plan_run(config)
+
+
+def test_the_profile_is_cut_from_an_index_file(digits_data_dir, tmp_path):
+    from mixer_vit.train.plan import plan_run
+
+    labels = _digits_train_labels(digits_data_dir)
+    listed = np.arange(0, labels.size, 2)  # every other example
+    config = _tiny_imbalanced_config(digits_data_dir)
+    config.data.class_imbalance, config.loss.class_weights = "step:2:last5", "none"
+    config.data.train_indices_file = data.write_index_file(str(tmp_path / "i.json"), listed)
+    plan = plan_run(config)
+    assert set(plan.train_indices.tolist()) <= set(listed.tolist())
+    n = np.bincount(labels[listed], minlength=10).min()
+    expected = [n] * 5 + [n // 2] * 5
+    assert np.bincount(labels[plan.train_indices], minlength=10).tolist() == expected
+    assert plan.train_class_counts.tolist() == expected
