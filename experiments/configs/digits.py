@@ -80,6 +80,10 @@ def get_config(arg=None):
     # A JSON list of example indices into train_split: train on those examples only (e.g.
     # an active-learning round's labelled set). Empty: the whole split.
     config.data.train_indices_file = ""
+    # Train on a class-imbalanced subset of train_split: "step:RATIO[:MINORITY]" or
+    # "long_tail:RATIO" (mixer_vit/data/class_imbalance.py), drawn with this seed. Empty: off.
+    config.data.class_imbalance = ""
+    config.data.class_imbalance_seed = 0
     config.data.in_memory = True  # decode the small data set once
     # Preprocessing specs (ops joined by "|", see mixer_vit/data/preprocess_ops.py), e.g.
     # train_pp "random_resized_crop(224)|flip|randaugment(2,9)|normalize(imagenet)" and
@@ -178,4 +182,6 @@ def get_config(arg=None):
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "softmax"  # softmax | sigmoid (cross-entropy)
     config.loss.label_smoothing = 0.1
+    # none | inverse_frequency | effective_number:BETA (mixer_vit/class_weights.py)
+    config.loss.class_weights = "none"
     return config

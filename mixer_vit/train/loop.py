@@ -40,6 +40,7 @@ from mixer_vit.train.step import make_eval_step, make_train_step
 from mixer_vit.train.step_metrics import NonFiniteStep, StepMetrics, non_finite_error
 from mixer_vit.train.teacher import load_teacher
 from mixer_vit.train.test_report import build_report, summary_line, write_report
+from mixer_vit.train.train_classes import trained_class_counts
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,9 @@ class _Run:
         test = self.evaluate_split(self.config.data.test_split, test_predictions)
         self.writer.write(step, self.config.data.test_split, test)
         if jax.process_index() == 0:
-            report = build_report(validation_predictions, test_predictions)
+            report = build_report(
+                validation_predictions, test_predictions, trained_class_counts(plan)
+            )
             write_report(report, self.workdir)
             log.info("test report: %s (%s)", summary_line(report),
                      os.path.join(self.workdir, "test_report.json"))

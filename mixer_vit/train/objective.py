@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from mixer_vit import losses
+from mixer_vit.class_weights import weight_by_target
 from mixer_vit.data.batch_mixing import mixup_or_cutmix, random_erasing
 from mixer_vit.train.step_options import StepOptions
 
@@ -75,6 +76,8 @@ def make_loss_fn(
         outputs, new_model_state = out if mutable else (out, model_state)
         class_logits, distill_logits = outputs if isinstance(outputs, tuple) else (outputs, outputs)
         loss = _classification_loss(class_logits, targets, opts)
+        if opts.class_weights:  # per example by its (smoothed, mixed) target
+            loss = weight_by_target(loss, targets, opts.class_weights)
         if opts.distillation == "hard":
             distill = losses.hard_distillation(distill_logits, teacher_logits)
             loss = 0.5 * loss + 0.5 * distill

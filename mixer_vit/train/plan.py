@@ -40,6 +40,11 @@ from mixer_vit.train.population_plan import (
 )
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
+from mixer_vit.train.train_classes import (
+    check_class_options,
+    plan_train_classes,
+    with_class_weights,
+)
 
 
 # Compute dtypes of ``model.dtype``; parameters stay float32 whatever is chosen.
@@ -82,6 +87,9 @@ class RunPlan:
     # Example indices into the train split the run trains on (``data.train_indices_file``,
     # data/index_subset.py), int64 [n]; None: the whole split.
     train_indices: np.ndarray | None = None
+    # Examples per class of the training set, int64 [K], when data.class_imbalance or
+    # loss.class_weights needed them (train/train_classes.py); None: not counted.
+    train_class_counts: np.ndarray | None = None
 
     @property
     def global_batch_size(self) -> int:
@@ -362,6 +370,7 @@ def _train_indices(config: ml_collections.ConfigDict, split_size: int) -> np.nda
 def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     """Validates ``config`` and derives the whole run from it (see the module doc)."""
     check_config(config)
+    check_class_options(config)
     population = population_size(config)
     step_options = StepOptions.from_config(config)
     if config.data.augment.repeats < 1:
@@ -399,6 +408,10 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
             f"train.eval_every_epochs must be >= 1, got {config.train.eval_every_epochs}"
         )
     train_indices = _train_indices(config, split_sizes[config.data.train_split])
+    train_indices, train_class_counts = plan_train_classes(
+        config, data_dir, info.num_classes, train_indices
+    )
+    step_options = with_class_weights(step_options, config, train_class_counts)
     train_size = split_sizes[config.data.train_split] if train_indices is None else len(
         train_indices
     )
@@ -429,4 +442,5 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         reading=reading,
         population=population,
         train_indices=train_indices,
+        train_class_counts=train_class_counts,
     )

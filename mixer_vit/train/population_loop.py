@@ -41,6 +41,7 @@ from mixer_vit.train.population_step import (
 )
 from mixer_vit.train.step_metrics import NonFiniteStep, non_finite_error
 from mixer_vit.train.test_report import build_report, write_report
+from mixer_vit.train.train_classes import trained_class_counts
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +184,11 @@ class _Population:
         validation, test = [[] for _ in range(n)], [[] for _ in range(n)]
         self.evaluate_split(config.data.eval_split, validation)
         results = self.evaluate_split(config.data.test_split, test)
+        counts = trained_class_counts(plan)
         for i, seed in enumerate(self.seeds):
             self.writers[i].write(step, config.data.test_split, results[i])
-            write_report(build_report(validation[i], test[i]), member_workdir(self.workdir, seed))
+            report = build_report(validation[i], test[i], counts)
+            write_report(report, member_workdir(self.workdir, seed))
             if config.train.get("end_of_run_images", True):
                 write_end_of_run_images(self.writers[i], member_workdir(self.workdir, seed), step)
         with open(os.path.join(self.workdir, "population_results.json"), "w") as f:

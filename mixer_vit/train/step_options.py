@@ -33,6 +33,8 @@ class StepOptions:
     distill_temperature: float = 1.0
     distill_alpha: float = 0.5
     plateau: bool = False
+    # Loss weight per class (mixer_vit/class_weights.py), K floats; (): unweighted.
+    class_weights: tuple[float, ...] = ()
 
     def __post_init__(self):
         if self.loss not in LOSSES:

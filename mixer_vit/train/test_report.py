@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from mixer_vit import metrics
+from mixer_vit.metrics.majority_baseline import majority_baseline
 
 TARGET_PRECISION = 0.99  # per-class precision the rejection thresholds aim for on validation
 
@@ -29,12 +30,14 @@ def _json_bins(bins: dict) -> dict:
     }
 
 
-def build_report(validation: list, test: list) -> dict:
-    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``).
+def build_report(validation: list, test: list, train_class_counts=None) -> dict:
+    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``);
+    train_class_counts: training examples per class [K], or None.
 
     Keys: top1, top5, per-class precision/recall/f1/support, macro_*, confusion [K][K],
     ece, reliability (the test split's 15 confidence bins: bin_edges [16], confidence
-    [15], accuracy [15] (null for an empty bin), count [15]), rejection."""
+    [15], accuracy [15] (null for an empty bin), count [15]), rejection, and with
+    train_class_counts majority_baseline (metrics/majority_baseline.py)."""
     val_probs, val_labels = _stack(validation)
     test_probs, test_labels = _stack(test)
     report = metrics.classification_report(test_probs, test_labels)
@@ -46,6 +49,8 @@ def build_report(validation: list, test: list) -> dict:
         "thresholds": thresholds.tolist(),
         "test": metrics.coverage_accuracy_curve(test_probs, test_labels, thresholds),
     }
+    if train_class_counts is not None:
+        report["majority_baseline"] = majority_baseline(train_class_counts, test_labels)
     return report
 
 
