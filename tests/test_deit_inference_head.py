@@ -1,5 +1,6 @@
 """A distilled DeiT's logits outside training: both heads averaged, the class-token head or
-the distillation-token head (``inference_head``, DeiT Table 3), and a bad value refused."""
+the distillation-token head (``inference_head``, DeiT Table 3; config key
+``model.inference_head``), and bad values refused."""
 
 import jax
 import numpy as np
@@ -37,12 +38,23 @@ def test_each_inference_head_returns_its_logits():
     np.testing.assert_allclose(pair[1], dist_logits, atol=1e-5)
 
 
-def test_an_unknown_inference_head_is_a_one_line_user_error():
+def test_config_key_picks_the_head_and_bad_values_are_one_line_user_errors():
     config = load_default_config()
+    assert config.model.inference_head == "both"
     config.model.name = "deit_ti16_distilled"
-    config.model.overrides.inference_head = "cls"
-    with pytest.raises(UserError) as error:
-        build_model(config, num_classes=10)
-    message = str(error.value)
-    assert "\n" not in message
-    assert "inference_head must be one of both, class, distillation, got 'cls'" in message
+    config.model.inference_head = "class"
+    assert build_model(config, num_classes=10).inference_head == "class"
+    for name, head, expected in [
+        ("deit_ti16_distilled", "cls",
+         "model.inference_head must be one of both, class, distillation, got 'cls'"),
+        ("vit_ti16", "distillation",
+         "picks a head of the distillation token, which vit_ti16 does not have"),
+    ]:
+        config.model.name, config.model.inference_head = name, head
+        with pytest.raises(UserError) as error:
+            build_model(config, num_classes=10)
+        assert "\n" not in str(error.value) and expected in str(error.value)
+    config.model.inference_head = "both"  # the default suits every model
+    assert build_model(config, num_classes=10).num_classes == 10
+    with pytest.raises(ValueError, match="inference_head must be one of"):
+        create_model("deit_ti16_distilled", inference_head="cls", **TINY)

@@ -75,7 +75,7 @@ class DistilledViT(nn.Module):
         if self.inference_head not in INFERENCE_HEADS:
             raise ValueError(
                 f"inference_head must be one of {', '.join(INFERENCE_HEADS)}, got "
-                f"{self.inference_head!r} (--config.model.overrides.inference_head)"
+                f"{self.inference_head!r}"
             )
         super().__post_init__()
 
