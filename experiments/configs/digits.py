@@ -68,6 +68,9 @@ def get_config(arg=None):
     config.model.dtype = "float32"
     # Layer kernels: auto (tuned on CPU, reference elsewhere) | reference | cpu_tuned.
     config.model.kernels = "auto"
+    # A model with a distillation token (deit_*_distilled) predicts outside training with
+    # both heads averaged | class (the class token's head) | distillation (DeiT Table 3).
+    config.model.inference_head = "both"
 
     config.data = ml_collections.ConfigDict()
     config.data.name = "sklearn_digits"

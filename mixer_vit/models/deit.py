@@ -25,15 +25,20 @@ from .registry import register_model
 from .vit import VIT_SIZES, vit
 
 
+INFERENCE_HEADS = ("both", "class", "distillation")
+
+
 class DistilledViT(nn.Module):
     """ViT with class and distillation tokens: images ``[B, H, W, C]`` -> logits.
 
-    Returns logits ``[B, num_classes]``: the average of the class-token head and the
-    distillation-token head, except when called with ``train=True`` and
-    ``distilled_training`` set, where it returns the pair ``(logits_cls, logits_dist)``
-    (each ``[B, num_classes]``) for a distillation loss (as timm's
-    ``set_distilled_training``). With ``num_classes=0`` it returns the average of the two
-    normalised tokens, ``[B, embed_dim]``.
+    Returns logits ``[B, num_classes]``: by ``inference_head``, the average of the
+    class-token head and the distillation-token head (``"both"``, DeiT's default), the
+    class-token head alone (``"class"``) or the distillation-token head alone
+    (``"distillation"``; DeiT Table 3 compares the three), except when called with
+    ``train=True`` and ``distilled_training`` set, where it returns the pair
+    ``(logits_cls, logits_dist)`` (each ``[B, num_classes]``) for a distillation loss (as
+    timm's ``set_distilled_training``). With ``num_classes=0`` it returns the average of
+    the two normalised tokens, ``[B, embed_dim]``.
 
     Parameter tree (DeiT-S shown)::
 
@@ -59,6 +64,7 @@ class DistilledViT(nn.Module):
     drop_path_rate: float = 0.0
     norm_eps: float = 1e-6
     distilled_training: bool = False
+    inference_head: str = "both"  # both | class | distillation (the logits outside training)
     dtype: Any = jnp.float32
     gelu: str = "exact"
 
@@ -66,6 +72,11 @@ class DistilledViT(nn.Module):
         object.__setattr__(self, "mixer_kwargs", FrozenDict(self.mixer_kwargs))
         check_mixer_kwargs(self.mixer, dict(self.mixer_kwargs))
         check_gelu(self.gelu)
+        if self.inference_head not in INFERENCE_HEADS:
+            raise ValueError(
+                f"inference_head must be one of {', '.join(INFERENCE_HEADS)}, got "
+                f"{self.inference_head!r}"
+            )
         super().__post_init__()
 
     @nn.compact
@@ -118,6 +129,10 @@ class DistilledViT(nn.Module):
         logits_dist = head(name="head_dist")(x_dist).astype(jnp.float32)
         if train and self.distilled_training:
             return logits_cls, logits_dist
+        if self.inference_head == "class":
+            return logits_cls
+        if self.inference_head == "distillation":
+            return logits_dist
         return (logits_cls + logits_dist) / 2
 
 

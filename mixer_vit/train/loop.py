@@ -33,6 +33,7 @@ from mixer_vit.run_plots.tensorboard_images import write_end_of_run_images
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
 from mixer_vit.train.early_stopping import EarlyStopping
+from mixer_vit.train.early_stopping_report import early_stopping_section
 from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.metrics_writer import MetricsWriter
 from mixer_vit.train.plan import RunPlan, open_checkpointer, plan_run
@@ -232,7 +233,9 @@ class _Run:
             if best:
                 best.close()
             return {"steps": step, "halted": True}
-        if best:
+        test_last = None
+        if best:  # the last state's test result first, then the best-validation state
+            test_last = self.evaluate_split(self.config.data.test_split)
             best.wait()
             self.state, _ = best.restore(best.latest_step(), self.state)
             best.close()
@@ -244,6 +247,11 @@ class _Run:
             report = build_report(
                 validation_predictions, test_predictions, trained_class_counts(plan)
             )
+            if test_last is not None:
+                report["early_stopping"] = early_stopping_section(
+                    best_step=self.stopper.best_step, stopped_step=step,
+                    steps_per_epoch=plan.steps_per_epoch, stopped_early=self.stopped_early,
+                    test_best=test, test_last=test_last)
             write_report(report, self.workdir)
             log.info("test report: %s (%s)", summary_line(report),
                      os.path.join(self.workdir, "test_report.json"))

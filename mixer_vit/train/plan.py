@@ -31,6 +31,7 @@ from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
+from mixer_vit.train.inference_head import with_inference_head
 from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
 from mixer_vit.train.kernels_switch import apply_kernels
 from mixer_vit.train.population_plan import (
@@ -323,7 +324,7 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Modul
     """The configured model: ``model.name`` with its overrides, ``num_classes`` outputs
     unless overridden, computing in ``model.dtype`` with the layer kernels of
     ``model.kernels`` (parameters float32; ``auto`` is ``reference`` for a population,
-    see ``POPULATION_AUTO_KERNELS``)."""
+    see ``POPULATION_AUTO_KERNELS``), predicting with ``model.inference_head``."""
     kernels = config.model.get("kernels", "auto") or "auto"
     if kernels == "auto" and population_size(config):
         kernels = POPULATION_AUTO_KERNELS  # the CPU-tuned kernels lose under vmap
@@ -332,9 +333,10 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Modul
     overrides.setdefault("num_classes", num_classes)
     overrides["dtype"] = _compute_dtype(config)
     try:
-        return create_model(config.model.name, **overrides)
+        model = create_model(config.model.name, **overrides)
     except ValueError as error:
         raise UserError(str(error)) from None
+    return with_inference_head(model, config)
 
 
 def _data_reading(config: ml_collections.ConfigDict) -> DataReading:
