@@ -107,17 +107,6 @@ def test_invalid_recipe_combinations_fail_before_compiling(digits_data_dir, tmp_
         "distillation needs a teacher",
     )
     assert_one_line_error(
-        capsys,
-        train(
-            workdir,
-            digits_data_dir,
-            "--config.distill.kind=hard",
-            f"--config.distill.teacher_workdir={tmp_path}",
-        ),
-        "hard distillation trains a distillation token",
-        "vit_ti16",
-    )
-    assert_one_line_error(
         capsys, train(workdir, digits_data_dir, "--config.loss.name=hinge"), "unknown loss 'hinge'"
     )
     assert_one_line_error(
