@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from mixer_vit import metrics
+from mixer_vit.train.open_set_report import UnknownPredictions, open_set_report
 
 TARGET_PRECISION = 0.99  # per-class precision the rejection thresholds aim for on validation
 
@@ -29,8 +30,12 @@ def _json_bins(bins: dict) -> dict:
     }
 
 
-def build_report(validation: list, test: list) -> dict:
-    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``).
+def build_report(
+    validation: list, test: list, unknown: UnknownPredictions | None = None
+) -> dict:
+    """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``);
+    unknown: the held-out classes' images of an open-set run, which add ``open_set``
+    (train/open_set_report.py).
 
     Keys: top1, top5, per-class precision/recall/f1/support, macro_*, confusion [K][K],
     ece, reliability (the test split's 15 confidence bins: bin_edges [16], confidence
@@ -46,6 +51,8 @@ def build_report(validation: list, test: list) -> dict:
         "thresholds": thresholds.tolist(),
         "test": metrics.coverage_accuracy_curve(test_probs, test_labels, thresholds),
     }
+    if unknown is not None:
+        report["open_set"] = open_set_report(validation, test, unknown)
     return report
 
 
