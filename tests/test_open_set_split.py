@@ -170,9 +170,8 @@ def test_report_compares_the_rules_on_the_held_out_images(trained, plan, digits_
     splits = {}
     for split in ("validation", "test"):
         source = data.open_source("sklearn_digits", split, digits_data_dir)
-        splits[split] = _probs(
-            model, [plan.open_set.known(source, split), plan.open_set.unknown_examples(source, split)]
-        )
+        parts = [plan.open_set.known(source, split), plan.open_set.unknown_examples(source, split)]
+        splits[split] = _probs(model, parts)
     expected = compare_rejection(*splits["validation"], *splits["test"])
     for rule in ("none", "global", "per_class"):
         for key in ("precision", "recall", "f1", "unknown_rejection", "coverage"):

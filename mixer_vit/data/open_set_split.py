@@ -12,7 +12,8 @@ splits come back, labelled -1 ("unknown"), only for the open-set evaluation at t
 Which example belongs to which class is read once per split from its stored labels,
 without decoding the images (``read_split_labels``). The examples are served by
 ``RelabelledSubset``: the index-subset idea of data/index_subset.py with each label passed
-through the class map.
+through the class map (so with ``data.skip_corrupt`` an unreadable example's stand-in
+keeps its own class: a held-out one becomes -1).
 """
 
 from __future__ import annotations
@@ -38,13 +39,18 @@ def check_unknown_classes(unknown: Any, num_classes: int) -> tuple[int, ...]:
       UserError: not a tuple/list of integers, a repeated id, an id outside
         ``[0, num_classes)``, or every class held out (nothing left to train on).
     """
-    fix = f"give distinct class ids in 0..{num_classes - 1}, e.g. --config.data.unknown_classes='(4, 6)'"
+    fix = (
+        f"give distinct class ids in 0..{num_classes - 1}, "
+        f"e.g. --config.data.unknown_classes='(4, 6)'"
+    )
     if unknown is None:
         return ()
     if not isinstance(unknown, (tuple, list)) or not all(
         isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in unknown
     ):
-        raise UserError(f"data.unknown_classes must be a tuple of class ids, got {unknown!r}; {fix}")
+        raise UserError(
+            f"data.unknown_classes must be a tuple of class ids, got {unknown!r}; {fix}"
+        )
     ids = tuple(int(c) for c in unknown)
     if len(set(ids)) != len(ids):
         raise UserError(f"data.unknown_classes {ids} repeats a class; {fix}")
