@@ -181,6 +181,14 @@ def test_report_compares_the_rules_on_the_held_out_images(trained, plan, digits_
     )
 
 
+def test_resuming_with_other_held_out_classes_is_refused(trained, digits_data_dir):
+    workdir, _ = trained
+    config = _config(digits_data_dir)
+    config.data.unknown_classes = (4, 7)
+    with pytest.raises(UserError, match="holds a checkpoint of model"):
+        train_and_evaluate(config, workdir)
+
+
 @pytest.mark.slow  # ~30 s: a population's own compile
 def test_population_members_write_the_open_set_section(digits_data_dir, tmp_path):
     config = _config(digits_data_dir)

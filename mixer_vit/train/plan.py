@@ -236,6 +236,8 @@ class RunPlan:
             "num_classes": self.num_classes,
             "image_shape": list(self.image_shape),
         }
+        if self.open_set:  # which classes the outputs are (data/open_set_split.py)
+            identity["unknown_classes"] = list(self.open_set.unknown)
         return json.loads(json.dumps(identity))
 
     def train_augment(self):
