@@ -87,6 +87,10 @@ def get_config(arg=None):
     # "long_tail:RATIO" (mixer_vit/data/class_imbalance.py), drawn with this seed. Empty: off.
     config.data.class_imbalance = ""
     config.data.class_imbalance_seed = 0
+    # Open-set split: class ids held out of training (e.g. (4, 6)); the run trains on the
+    # others, renumbered 0..K'-1, and its test report compares rejection rules on the
+    # validation and test images of the held-out classes (data/open_set_split.py).
+    config.data.unknown_classes = ()
     config.data.in_memory = True  # decode the small data set once
     # Preprocessing specs (ops joined by "|", see mixer_vit/data/preprocess_ops.py), e.g.
     # train_pp "random_resized_crop(224)|flip|randaugment(2,9)|normalize(imagenet)" and

@@ -38,13 +38,12 @@ def write_model_views(writer, plan, state, step: int) -> list[str]:
     try:
         from mixer_vit.model_views.render import view_figures
         from mixer_vit.run_plots.canvas import figure_rgb
-        from mixer_vit.train.trained_model import class_names_of
 
         params = state.ema_params if plan.evaluate_with_ema else state.params
         variables = jax.device_get({"params": params, **dict(state.model_state or {})})
         images = first_images(plan, plan.config.data.eval_split)
         names = [f"validation{i}" for i in range(len(images))]
-        class_names = class_names_of(plan.config.data.name, plan.data_dir, plan.num_classes)
+        class_names = plan.class_names()
         try:
             figures = view_figures(
                 plan.model, variables, images, names=names, class_names=class_names

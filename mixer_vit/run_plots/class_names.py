@@ -1,5 +1,6 @@
 """A run's class names for plot axes, from its config's data set where that is prepared
-on this machine, else "0".."K-1"."""
+on this machine (the known classes' names for a run with ``data.unknown_classes``), else
+"0".."K-1"."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ def class_names_for(config: Mapping | None, num_classes: int) -> list[str]:
     try:
         if not tfds.builder(name, data_dir=data_dir).is_prepared():
             return indices
+        unknown = tuple(data_config.get("unknown_classes") or ())
+        if unknown:  # an open-set run: names of the known classes (data/open_set_split.py)
+            from mixer_vit.data.open_set_split import known_class_names
+
+            all_names = class_names_of(name, data_dir, num_classes + len(unknown))
+            return known_class_names(all_names, unknown)
         return class_names_of(name, data_dir, num_classes)
     except (tfds.core.registered.DatasetNotFoundError, UserError, OSError):
         return indices

@@ -36,6 +36,7 @@ from mixer_vit.train.early_stopping import EarlyStopping
 from mixer_vit.train.early_stopping_report import early_stopping_section
 from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.metrics_writer import MetricsWriter
+from mixer_vit.train.open_set_report import UnknownPredictions
 from mixer_vit.train.plan import RunPlan, open_checkpointer, plan_run
 from mixer_vit.train.step import make_eval_step, make_train_step
 from mixer_vit.train.step_metrics import NonFiniteStep, StepMetrics, non_finite_error
@@ -204,6 +205,15 @@ class _Run:
         batches = self.plan.eval_batches(split)
         return evaluate(self.state, self.eval_step, batches, self.plan.mesh, predictions)
 
+    def evaluate_unknown(self) -> UnknownPredictions:
+        """The held-out classes' validation and test images through the model (open set)."""
+        unknown = UnknownPredictions(self.plan.open_set.unknown)
+        for split, predictions in ((self.config.data.eval_split, unknown.validation),
+                                   (self.config.data.test_split, unknown.test)):
+            batches = self.plan.unknown_batches(split)
+            evaluate(self.state, self.eval_step, batches, self.plan.mesh, predictions)
+        return unknown
+
     # -- checkpoint: only states whose steps were all finite -----------------------------
     def checkpoint(self, checkpointer: Checkpointer, step: int) -> None:
         self._sync(self.metrics.sync)
@@ -243,9 +253,11 @@ class _Run:
         self.evaluate_split(self.config.data.eval_split, validation_predictions)
         test = self.evaluate_split(self.config.data.test_split, test_predictions)
         self.writer.write(step, self.config.data.test_split, test)
+        unknown = self.evaluate_unknown() if plan.open_set else None
         if jax.process_index() == 0:
             report = build_report(
-                validation_predictions, test_predictions, trained_class_counts(plan)
+                validation_predictions, test_predictions, trained_class_counts(plan),
+                unknown=unknown,
             )
             if test_last is not None:
                 report["early_stopping"] = early_stopping_section(

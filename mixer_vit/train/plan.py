@@ -26,6 +26,7 @@ from jax.sharding import Mesh
 
 from mixer_vit import data, parallel
 from mixer_vit.data.index_subset import IndexSubset, read_index_file
+from mixer_vit.data.open_set_split import OpenSetSplit, open_set_split
 from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
@@ -91,6 +92,9 @@ class RunPlan:
     # Examples per class of the training set, int64 [K], when data.class_imbalance or
     # loss.class_weights needed them (train/train_classes.py); None: not counted.
     train_class_counts: np.ndarray | None = None
+    # The held-out classes (``data.unknown_classes``, data/open_set_split.py); None: all
+    # classes known. When set, ``num_classes`` is the number of known classes.
+    open_set: OpenSetSplit | None = None
 
     @property
     def global_batch_size(self) -> int:
@@ -148,13 +152,25 @@ class RunPlan:
 
     def open_split(self, split: str):
         """A random-access source of ``split`` (held decoded in memory if data.in_memory;
-        unreadable examples skipped with a warning if data.skip_corrupt)."""
-        return open_data_split(self.config, self.data_dir, split)
+        unreadable examples skipped with a warning if data.skip_corrupt); only its
+        known-class examples when classes are held out (``open_set``)."""
+        source = open_data_split(self.config, self.data_dir, split)
+        return self.open_set.known(source, split) if self.open_set else source
+
+    def unknown_batches(self, split: str) -> data.EvalBatches:
+        """``eval_batches`` of the held-out classes' examples of ``split`` (label -1)."""
+        source = open_data_split(self.config, self.data_dir, split)
+        return self._eval_batches(self.open_set.unknown_examples(source, split))
 
     def open_train_split(self):
         """The training examples: ``data.train_split``, or only the examples of
-        ``train_indices`` when the config names an index file."""
-        source = self.open_split(self.config.data.train_split)
+        ``train_indices`` when the config names an index file (of those, the known-class
+        ones when classes are held out)."""
+        split = self.config.data.train_split
+        if self.open_set:
+            source = open_data_split(self.config, self.data_dir, split)
+            return self.open_set.known(source, split, self.train_indices)
+        source = self.open_split(split)
         if self.train_indices is not None:
             source = IndexSubset(source, self.train_indices)
         return source
@@ -179,8 +195,11 @@ class RunPlan:
 
     def eval_batches(self, split: str) -> data.EvalBatches:
         """Every example of ``split`` once, in padded, masked batches (this process's rows)."""
+        return self._eval_batches(self.open_split(split))
+
+    def _eval_batches(self, source) -> data.EvalBatches:
         return data.eval_batches(
-            self.open_split(split),
+            source,
             global_batch_size=self.global_batch_size,
             preprocess=self.eval_preprocess(),
             process_index=jax.process_index(),
@@ -195,6 +214,16 @@ class RunPlan:
         if self.config.data.train_pp:
             return data.make_preprocess(self.config.data.train_pp), data.as_batch_example
         return self.train_augment(), self.preprocess
+
+    def class_names(self) -> list[str]:
+        """One name per output of the model: the data set's label names (of the known
+        classes, in their new order, when classes are held out)."""
+        from mixer_vit.train.trained_model import class_names_of
+
+        if not self.open_set:
+            return class_names_of(self.config.data.name, self.data_dir, self.num_classes)
+        names = class_names_of(self.config.data.name, self.data_dir, self.open_set.num_classes)
+        return self.open_set.class_names(names)
 
     def eval_preprocess(self):
         """The ``data.eval_pp`` spec when set, else the mean/std conversion."""
@@ -216,6 +245,8 @@ class RunPlan:
             "num_classes": self.num_classes,
             "image_shape": list(self.image_shape),
         }
+        if self.open_set:  # which classes the outputs are (data/open_set_split.py)
+            identity["unknown_classes"] = list(self.open_set.unknown)
         return json.loads(json.dumps(identity))
 
     def train_augment(self):
@@ -378,7 +409,11 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     info = data.data_info(config.data.name, data_dir)
     split_sizes = _split_sizes(config, data_dir)
     reading = _data_reading(config)
-    model = build_model(config, info.num_classes)
+    open_set = open_set_split(
+        config.data.get("unknown_classes", ()), config.data.name, data_dir, info.num_classes
+    )
+    num_classes = open_set.num_known if open_set else info.num_classes
+    model = build_model(config, num_classes)
     model = _for_distillation(model, config.model.name, step_options.distillation)
     if config.data.train_pp and _augment_options_set(config.data.augment):
         raise UserError(
@@ -413,6 +448,8 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     train_size = split_sizes[config.data.train_split] if train_indices is None else len(
         train_indices
     )
+    if open_set:
+        train_size = len(open_set.parts(config.data.train_split, train_indices)[0])
     steps_per_epoch = train_size // config.train.global_batch_size
     if steps_per_epoch == 0:
         raise UserError(
@@ -427,7 +464,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     return RunPlan(
         config=config,
         data_dir=data_dir,
-        num_classes=info.num_classes,
+        num_classes=num_classes,
         image_shape=image_shape,
         split_sizes=split_sizes,
         model=model,
@@ -441,4 +478,5 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         population=population,
         train_indices=train_indices,
         train_class_counts=train_class_counts,
+        open_set=open_set,
     )

@@ -30,6 +30,7 @@ from mixer_vit.run_plots.tensorboard_images import write_end_of_run_images
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
 from mixer_vit.train.metrics_writer import MetricsWriter
+from mixer_vit.train.open_set_report import UnknownPredictions
 from mixer_vit.train.plan import RunPlan
 from mixer_vit.train.population_data import PopulationBatches
 from mixer_vit.train.population_metrics import PopulationMetrics
@@ -185,9 +186,16 @@ class _Population:
         self.evaluate_split(config.data.eval_split, validation)
         results = self.evaluate_split(config.data.test_split, test)
         counts = trained_class_counts(plan)
+        unknown = [None] * n
+        if plan.open_set:  # each member's predictions of the held-out classes' images
+            unknown = [UnknownPredictions(plan.open_set.unknown) for _ in range(n)]
+            for split, part in ((config.data.eval_split, "validation"),
+                                (config.data.test_split, "test")):
+                evaluate_population(self.state, self.eval_step, plan.unknown_batches(split),
+                                    plan.mesh, n, [getattr(u, part) for u in unknown])
         for i, seed in enumerate(self.seeds):
             self.writers[i].write(step, config.data.test_split, results[i])
-            report = build_report(validation[i], test[i], counts)
+            report = build_report(validation[i], test[i], counts, unknown=unknown[i])
             write_report(report, member_workdir(self.workdir, seed))
             if config.train.get("end_of_run_images", True):
                 write_end_of_run_images(self.writers[i], member_workdir(self.workdir, seed), step)

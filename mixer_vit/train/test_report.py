@@ -11,6 +11,7 @@ import numpy as np
 
 from mixer_vit import metrics
 from mixer_vit.metrics.majority_baseline import majority_baseline
+from mixer_vit.train.open_set_report import UnknownPredictions, open_set_report
 
 TARGET_PRECISION = 0.99  # per-class precision the rejection thresholds aim for on validation
 
@@ -30,9 +31,16 @@ def _json_bins(bins: dict) -> dict:
     }
 
 
-def build_report(validation: list, test: list, train_class_counts=None) -> dict:
+def build_report(
+    validation: list,
+    test: list,
+    train_class_counts=None,
+    unknown: UnknownPredictions | None = None,
+) -> dict:
     """validation/test: lists of (probs [n, K], labels [n]) batches (see ``evaluate``);
-    train_class_counts: training examples per class [K], or None.
+    train_class_counts: training examples per class [K], or None (adds
+    ``majority_baseline``); unknown: the held-out classes' images of an open-set run, which
+    add ``open_set`` (train/open_set_report.py).
 
     Keys: top1, top5, per-class precision/recall/f1/support, macro_*, confusion [K][K],
     ece, reliability (the test split's 15 confidence bins: bin_edges [16], confidence
@@ -51,6 +59,8 @@ def build_report(validation: list, test: list, train_class_counts=None) -> dict:
     }
     if train_class_counts is not None:
         report["majority_baseline"] = majority_baseline(train_class_counts, test_labels)
+    if unknown is not None:
+        report["open_set"] = open_set_report(validation, test, unknown)
     return report
 
 
