@@ -140,3 +140,35 @@ def test_report_section_is_temperature_scaling_fitted_on_validation():
     assert section["nll"] < section["nll_before"] and section["ece"] < report["ece"] / 2
     assert section["reliability"]["count"] == reliability_bins(scaled, test_labels)["count"].tolist()
     assert set(section["reliability"]) == set(report["reliability"])
+
+
+# -- the reliability diagram (mixer-vit plot) ------------------------------------------------
+def test_reliability_diagram_overlays_the_temperature_scaled_bins():
+    from mixer_vit.run_plots.canvas import figure_rgb
+    from mixer_vit.run_plots.reliability_plot import SCALED_LABEL, plot_reliability
+
+    val_logits, val_labels = _sampled(6, 2_000, 5, 2.0)
+    test_logits, test_labels = _sampled(7, 1_000, 5, 2.0)
+    report = json.loads(json.dumps(build_report(
+        [(_softmax(val_logits), val_labels)], [(_softmax(test_logits), test_labels)]
+    )))
+    section = report["temperature_scaling"]
+    bins = reliability_bins(_softmax(test_logits / section["temperature"]), test_labels)
+    filled = bins["count"] > 0
+
+    def overlay(figure):
+        top, bottom = figure.axes
+        lines = [line for line in top.get_lines() if line.get_label().startswith(SCALED_LABEL)]
+        return lines, bottom.get_lines(), top.get_title()
+
+    figure = plot_reliability(report["reliability"], report["ece"], "run", section)
+    (line,), (counts,), title = overlay(figure)
+    np.testing.assert_allclose(line.get_xdata(), bins["confidence"][filled], rtol=1e-9)
+    np.testing.assert_allclose(line.get_ydata(), bins["accuracy"][filled], rtol=1e-9)
+    np.testing.assert_array_equal(counts.get_ydata()[:-1], bins["count"])
+    t = section["temperature"]
+    assert title == f"run: ECE {report['ece']:.4f}, {section['ece']:.4f} after T {t:.3g}"
+    assert figure_rgb(figure).shape == (650, 550, 3)
+    # a report without the section (older runs) draws the diagram alone
+    lines, count_lines, title = overlay(plot_reliability(report["reliability"], 0.1, "old"))
+    assert lines == [] and count_lines == [] and title == "old: ECE 0.1000"
