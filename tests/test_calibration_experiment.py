@@ -50,7 +50,8 @@ def test_arms_vary_label_smoothing_and_mixup_only():
         assert config.data.name == "fashion_mnist" and config.data.test_split == "test"
         # the temperature is fitted on validation images held out of the training subset
         assert config.data.eval_split == "train[90%:95%]"
-        assert config.data.train_split.startswith("train[:") and config.data.train_split != "train[:90%]"
+        split = config.data.train_split
+        assert split.startswith("train[:") and split != "train[:90%]"
         rest = config.to_dict()
         rest["loss"].pop("label_smoothing"), rest["augment"].pop("mixup_alpha")
         plain = configs["plain"].to_dict()
