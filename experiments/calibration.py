@@ -7,7 +7,13 @@ label smoothing 0.1 (Mueller, Kornblith and Hinton 2019), mixup alpha 0.2 (Thula
 et al. 2019) and both. Every run's test report also holds temperature scaling: one scalar
 T fitted by minimising the validation NLL, then applied to the test predictions
 (``mixer_vit/metrics/temperature_scaling.py``), with the ECE, NLL and reliability bins
-after it. 4 arms x 3 seeds; about 25 minutes on an idle 2-core CPU.
+after it. 4 arms x 3 seeds; about 25 minutes on a 2-core CPU (one run took 2 minutes on
+a shared one).
+
+Sizing: the plain model must overfit to be overconfident. On 3,000 images for 25 epochs it
+was hardly so (seed 0: test ECE 0.042, T 1.05); on the 1,200 images here for 60 epochs it
+fits its training set (98.8% train accuracy, 67.8% test) and is clearly overconfident
+(seed 0: ECE 0.116, T 1.42, ECE 0.069 after temperature scaling).
 
   mixer-vit prepare fashion_mnist                    # once
   mixer-vit experiment calibration                   # results in experiments/results/
@@ -50,7 +56,7 @@ def get_config():
         "Isotropic MetaFormer with self-attention (pre-norm, learned position embedding, "
         "no class token, mean-pooled head), width 64, 4 blocks, 2 heads, 4x4 patches (49 "
         "tokens), about 0.2M parameters, trained from scratch on Fashion-MNIST "
-        "train[:5%] (3,000 images) for 25 epochs (575 steps) without augmentation, drop-path or "
+        "train[:2%] (1,200 images) for 60 epochs (540 steps) without augmentation, drop-path or "
         "dropout, AdamW lr 1e-3, wd 0.05, batch 128, 1-epoch warm-up then cosine; "
         "validation train[90%:95%] (3,000 held-out training images, also where T is "
         "fitted), test 10,000 images once at the end. ECE with 15 equal-width confidence "
@@ -63,7 +69,7 @@ def get_config():
     config["base_overrides"] = {
         "data": {
             "name": "fashion_mnist",
-            "train_split": "train[:5%]",
+            "train_split": "train[:2%]",
             "eval_split": "train[90%:95%]",
             "test_split": "test",
         },
@@ -77,10 +83,10 @@ def get_config():
             }
         },
         "train": {
-            "num_epochs": 25,
-            "eval_every_epochs": 5,
+            "num_epochs": 60,
+            "eval_every_epochs": 20,
             "global_batch_size": 128,
-            "log_every_steps": 23,
+            "log_every_steps": 45,
             "end_of_run_images": False,  # `mixer-vit plot` draws the diagrams afterwards
         },
         "optim": {"lr": 1e-3, "warmup": "1ep"},
