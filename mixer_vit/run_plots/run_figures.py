@@ -36,7 +36,8 @@ def reliability_figure(run: RunFiles) -> Figure | None:
     """None when the run has no test report, or one written before it stored its bins."""
     if not run.report or "reliability" not in run.report:
         return None
-    return plot_reliability(run.report["reliability"], run.report.get("ece"), run.label)
+    return plot_reliability(run.report["reliability"], run.report.get("ece"), run.label,
+                            run.report.get("temperature_scaling"))
 
 
 def missing_plot_notes(run: RunFiles) -> list[str]:

@@ -44,13 +44,24 @@ def build_report(
 
     Keys: top1, top5, per-class precision/recall/f1/support, macro_*, confusion [K][K],
     ece, reliability (the test split's 15 confidence bins: bin_edges [16], confidence
-    [15], accuracy [15] (null for an empty bin), count [15]), rejection, and with
-    train_class_counts majority_baseline (metrics/majority_baseline.py)."""
+    [15], accuracy [15] (null for an empty bin), count [15]), temperature_scaling (T
+    fitted on validation, then the test split's ece, nll, nll_before and reliability bins
+    after dividing its logits by T), rejection, with train_class_counts
+    majority_baseline (metrics/majority_baseline.py), with unknown open_set."""
     val_probs, val_labels = _stack(validation)
     test_probs, test_labels = _stack(test)
     report = metrics.classification_report(test_probs, test_labels)
     report["ece"] = metrics.expected_calibration_error(test_probs, test_labels)
     report["reliability"] = _json_bins(metrics.reliability_bins(test_probs, test_labels))
+    temperature = metrics.fit_temperature(metrics.probs_as_logits(val_probs), val_labels)
+    scaled = metrics.apply_temperature(test_probs, temperature)
+    report["temperature_scaling"] = {
+        "temperature": temperature,
+        "ece": metrics.expected_calibration_error(scaled, test_labels),
+        "nll": metrics.mean_nll(scaled, test_labels),
+        "nll_before": metrics.mean_nll(test_probs, test_labels),
+        "reliability": _json_bins(metrics.reliability_bins(scaled, test_labels)),
+    }
     thresholds = metrics.per_class_thresholds(val_probs, val_labels, TARGET_PRECISION)
     report["rejection"] = {
         "target_precision_on_validation": TARGET_PRECISION,
