@@ -178,4 +178,12 @@ def get_config(arg=None):
     config.loss = ml_collections.ConfigDict()
     config.loss.name = "softmax"  # softmax | sigmoid (cross-entropy)
     config.loss.label_smoothing = 0.1
+
+    # At the end of training: the largest Hessian eigenvalue of the training loss on this
+    # many fixed training examples (no augmentation or dropout), by power iteration, into
+    # test_report.json's "sharpness" (mixer_vit/train/sharpness.py). 0: off.
+    config.sharpness = ml_collections.ConfigDict()
+    config.sharpness.examples = 0
+    config.sharpness.iterations = 20  # the most Hessian-vector products
+    config.sharpness.tolerance = 1e-3  # stop once the estimate changes less than this (relative)
     return config

@@ -36,6 +36,7 @@ from mixer_vit.train.early_stopping import EarlyStopping
 from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.metrics_writer import MetricsWriter
 from mixer_vit.train.plan import RunPlan, open_checkpointer, plan_run
+from mixer_vit.train.sharpness import measure_sharpness
 from mixer_vit.train.step import make_eval_step, make_train_step
 from mixer_vit.train.step_metrics import NonFiniteStep, StepMetrics, non_finite_error
 from mixer_vit.train.teacher import load_teacher
@@ -239,8 +240,11 @@ class _Run:
         self.evaluate_split(self.config.data.eval_split, validation_predictions)
         test = self.evaluate_split(self.config.data.test_split, test_predictions)
         self.writer.write(step, self.config.data.test_split, test)
+        sharpness = measure_sharpness(plan, self.state)  # None unless sharpness.examples > 0
         if jax.process_index() == 0:
             report = build_report(validation_predictions, test_predictions)
+            if sharpness:
+                report["sharpness"] = sharpness
             write_report(report, self.workdir)
             log.info("test report: %s (%s)", summary_line(report),
                      os.path.join(self.workdir, "test_report.json"))

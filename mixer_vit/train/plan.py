@@ -38,6 +38,7 @@ from mixer_vit.train.population_plan import (
     check_population,
     population_size,
 )
+from mixer_vit.train.sharpness import check_sharpness_examples
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 
@@ -402,6 +403,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     train_size = split_sizes[config.data.train_split] if train_indices is None else len(
         train_indices
     )
+    check_sharpness_examples(config, train_size)
     steps_per_epoch = train_size // config.train.global_batch_size
     if steps_per_epoch == 0:
         raise UserError(
