@@ -5,7 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mixer_vit.metrics.hessian import hessian_vector_product, top_hessian_eigenvalue
+from mixer_vit.metrics.hessian import (
+    hessian_vector_product,
+    largest_hessian_eigenvalue,
+    top_hessian_eigenvalue,
+)
 
 
 def matrix_with_spectrum(eigenvalues, seed=0):
@@ -83,3 +87,18 @@ def test_pytree_params():
 def test_rejects_zero_iterations():
     with pytest.raises(ValueError, match="num_iterations"):
         top_hessian_eigenvalue(lambda x: jnp.sum(x**2), jnp.ones(2), jax.random.PRNGKey(0), 0)
+
+
+def test_largest_eigenvalue_when_a_negative_one_dominates():
+    spectrum = [-8.0, 5.0, 3.0, 1.0, -0.5, 0.2]
+    a, q = matrix_with_spectrum(spectrum, seed=5)
+    args = (quadratic(a), jnp.zeros(len(spectrum)), jax.random.PRNGKey(6))
+    dominant = top_hessian_eigenvalue(*args, num_iterations=300, tolerance=1e-8)
+    assert abs(float(dominant.eigenvalue) + 8.0) < 1e-3
+    largest = largest_hessian_eigenvalue(*args, num_iterations=300, tolerance=1e-8)
+    assert abs(float(largest.eigenvalue) - 5.0) < 1e-3
+    assert abs(float(np.asarray(largest.vector) @ q[:, 1])) > 1 - 1e-4
+    assert int(largest.iterations) > int(dominant.iterations)  # both runs counted
+    positive = largest_hessian_eigenvalue(quadratic(a * -1.0), *args[1:], 300, 1e-8)
+    assert abs(float(positive.eigenvalue) - 8.0) < 1e-3  # already the largest: one run
+    assert int(positive.iterations) < 300

@@ -16,7 +16,7 @@ from mixer_vit import data
 from mixer_vit.errors import UserError
 from mixer_vit.layers.kernels import use_kernels
 from mixer_vit.models import create_model
-from mixer_vit.metrics.hessian import hessian_vector_product, top_hessian_eigenvalue
+from mixer_vit.metrics.hessian import hessian_vector_product, largest_hessian_eigenvalue
 from mixer_vit.train.config_checks import check_config
 from mixer_vit.train.loop import train_and_evaluate
 from mixer_vit.train.plan import plan_run
@@ -69,7 +69,7 @@ def test_stored_sharpness_equals_a_direct_call(finished_run, digits_data_dir):
         logits = trained.model.apply({"params": params, **others}, x, train=False)
         return jnp.mean(optax.softmax_cross_entropy(logits, jnp.asarray(targets)))
 
-    direct = top_hessian_eigenvalue(
+    direct = largest_hessian_eigenvalue(
         loss, trained.variables["params"], jax.random.PRNGKey(0), num_iterations=20,
         tolerance=1e-3,
     )

@@ -6,7 +6,9 @@ The loss is the run's classification objective (softmax or sigmoid cross-entropy
 the configured label smoothing) averaged over ``sharpness.examples`` fixed training
 examples, without its randomness: no augmentation (the eval preprocessing), no mixup,
 no dropout or drop-path, and BatchNorm in eval mode (its running statistics), so the loss
-is a deterministic function of the parameters. The examples are evenly spaced over the
+is a deterministic function of the parameters. The value is the largest eigenvalue (the
+most positive; ``largest_hessian_eigenvalue``: a second power iteration, shifted, when a
+negative curvature dominates). The examples are evenly spaced over the
 training split (index ``floor(i * size / N)``), the same for every run of one data set.
 The parameters are the ones the run is tested with (the EMA ones when it evaluates with
 them). Power iteration on Hessian-vector products: ``mixer_vit.metrics.hessian``.
@@ -14,6 +16,8 @@ them). Power iteration on Hessian-vector products: ``mixer_vit.metrics.hessian``
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 import flax.linen as nn
@@ -26,11 +30,13 @@ from jax.sharding import NamedSharding, PartitionSpec
 from mixer_vit import losses, parallel
 from mixer_vit.data.pipeline import read_examples, stack_examples
 from mixer_vit.errors import UserError
-from mixer_vit.metrics.hessian import top_hessian_eigenvalue
+from mixer_vit.metrics.hessian import largest_hessian_eigenvalue
 
 if TYPE_CHECKING:
     from mixer_vit.train.plan import RunPlan
     from mixer_vit.train.state import TrainState
+
+log = logging.getLogger(__name__)
 
 START_KEY = 0  # PRNG seed of the power iteration's starting vector, the same for every run
 
@@ -145,6 +151,7 @@ def measure_sharpness(plan: RunPlan, state: TrainState) -> dict[str, Any] | None
     examples, iterations, tolerance = sharpness_settings(plan.config)
     if not examples:
         return None
+    start = time.perf_counter()
     chunk_size = plan.global_batch_size
     batch = chunked(sharpness_batch(plan, examples), chunk_size)
     spread = NamedSharding(plan.mesh, PartitionSpec(None, parallel.BATCH_AXES))
@@ -158,11 +165,15 @@ def measure_sharpness(plan: RunPlan, state: TrainState) -> dict[str, Any] | None
         label_smoothing=plan.step_options.label_smoothing,
         chunk_size=chunk_size,
     )
-    result = top_hessian_eigenvalue(
+    result = largest_hessian_eigenvalue(
         loss_fn, params, jax.random.PRNGKey(START_KEY), iterations, tolerance
     )
-    return {
+    measured = {
         "hessian_top_eigenvalue": float(result.eigenvalue),
         "examples": examples,
         "iterations": int(result.iterations),
     }
+    log.info("sharpness: top Hessian eigenvalue %.4g on %d training examples (%d "
+             "iterations, %.1f s)", measured["hessian_top_eigenvalue"], examples,
+             measured["iterations"], time.perf_counter() - start)
+    return measured
