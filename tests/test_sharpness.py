@@ -15,8 +15,8 @@ from tiny_models import TINY, images, random_variables
 from mixer_vit import data
 from mixer_vit.errors import UserError
 from mixer_vit.layers.kernels import use_kernels
-from mixer_vit.models import create_model
 from mixer_vit.metrics.hessian import hessian_vector_product, largest_hessian_eigenvalue
+from mixer_vit.models import create_model
 from mixer_vit.train.config_checks import check_config
 from mixer_vit.train.loop import train_and_evaluate
 from mixer_vit.train.plan import plan_run
