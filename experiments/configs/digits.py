@@ -191,4 +191,12 @@ def get_config(arg=None):
     config.loss.label_smoothing = 0.1
     # none | inverse_frequency | effective_number:BETA (mixer_vit/class_weights.py)
     config.loss.class_weights = "none"
+
+    # At the end of training: the largest Hessian eigenvalue of the training loss on this
+    # many fixed training examples (no augmentation or dropout), by power iteration, into
+    # test_report.json's "sharpness" (mixer_vit/train/sharpness.py). 0: off.
+    config.sharpness = ml_collections.ConfigDict()
+    config.sharpness.examples = 0
+    config.sharpness.iterations = 20  # the most Hessian-vector products
+    config.sharpness.tolerance = 1e-3  # stop once the estimate changes less than this (relative)
     return config

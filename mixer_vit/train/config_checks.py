@@ -5,6 +5,7 @@ from __future__ import annotations
 import ml_collections
 
 from mixer_vit.errors import UserError
+from mixer_vit.train.sharpness import sharpness_settings
 
 
 def _require(ok: bool, message: str) -> None:
@@ -51,6 +52,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         0.0 <= config.loss.label_smoothing < 1.0,
         f"loss.label_smoothing must be in [0, 1), got {config.loss.label_smoothing}",
     )
+    sharpness_settings(config)  # sharpness.examples / iterations / tolerance
 
 
 def check_image_size(image_size: tuple[int, int], patch_size: int | None, model_name: str) -> None:

@@ -38,6 +38,7 @@ from mixer_vit.train.evaluate import evaluate
 from mixer_vit.train.metrics_writer import MetricsWriter
 from mixer_vit.train.open_set_report import UnknownPredictions
 from mixer_vit.train.plan import RunPlan, open_checkpointer, plan_run
+from mixer_vit.train.sharpness import measure_sharpness
 from mixer_vit.train.step import make_eval_step, make_train_step
 from mixer_vit.train.step_metrics import NonFiniteStep, StepMetrics, non_finite_error
 from mixer_vit.train.teacher import load_teacher
@@ -254,11 +255,14 @@ class _Run:
         test = self.evaluate_split(self.config.data.test_split, test_predictions)
         self.writer.write(step, self.config.data.test_split, test)
         unknown = self.evaluate_unknown() if plan.open_set else None
+        sharpness = measure_sharpness(plan, self.state)  # None unless sharpness.examples > 0
         if jax.process_index() == 0:
             report = build_report(
                 validation_predictions, test_predictions, trained_class_counts(plan),
                 unknown=unknown,
             )
+            if sharpness:
+                report["sharpness"] = sharpness
             if test_last is not None:
                 report["early_stopping"] = early_stopping_section(
                     best_step=self.stopper.best_step, stopped_step=step,

@@ -40,6 +40,7 @@ from mixer_vit.train.population_plan import (
     check_population,
     population_size,
 )
+from mixer_vit.train.sharpness import check_sharpness_examples
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
 from mixer_vit.train.train_classes import (
@@ -449,7 +450,13 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         train_indices
     )
     if open_set:
+        if config.data.get("class_imbalance") or config.loss.get("class_weights", "none") != "none":
+            raise UserError(
+                "data.unknown_classes does not combine with data.class_imbalance or "
+                "loss.class_weights (their class counts are of all classes); use one of them"
+            )
         train_size = len(open_set.parts(config.data.train_split, train_indices)[0])
+    check_sharpness_examples(config, train_size)
     steps_per_epoch = train_size // config.train.global_batch_size
     if steps_per_epoch == 0:
         raise UserError(
