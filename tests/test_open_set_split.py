@@ -138,6 +138,17 @@ def test_bad_unknown_classes_are_one_line_user_errors(digits_data_dir, value, me
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "key, value", [("class_imbalance", "long_tail:10"), ("class_weights", "inverse_frequency")]
+)
+def test_held_out_classes_refuse_class_counts_of_all_classes(digits_data_dir, key, value):
+    config = _config(digits_data_dir)
+    config.data.unknown_classes = (4, 6)
+    (config.data if key == "class_imbalance" else config.loss)[key] = value
+    with pytest.raises(UserError, match="does not combine with data.class_imbalance"):
+        plan_run(config)
+
+
 @pytest.fixture(scope="module")
 def trained(digits_data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("open_set_run"))
