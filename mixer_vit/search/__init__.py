@@ -1,0 +1,9 @@
+"""Architecture search over the isotropic MetaFormer (``mixer-vit search``).
+
+A search config (``experiments/search/*.py``, settings.py) declares the space (token
+mixer, depth, width, MLP ratio, patch size, heads: space.py), the constraints (params,
+FLOPs, latency: constraints.py), the training of a candidate (a base config plus
+overrides: candidate_training.py), a strategy (strategies/: random search, regularized
+evolution, successive halving), a budget and a seed. loop.py runs it resumably into a
+workdir (``history.jsonl``); report.py and pareto_plot.py write the results.
+"""

@@ -1,0 +1,80 @@
+"""``mixer-vit search CONFIG --workdir DIR [--strategy NAME] [--seed N]`` (cli.py only
+dispatches here).
+
+Reads and checks the search config (settings.py), then runs the search in ``DIR``
+(loop.py) with a progress bar over its trials, each candidate an ordinary training run
+in ``DIR/candidates/NAME``; after every trial, and at the end, writes ``DIR/results.md``,
+``DIR/pareto.png`` and ``DIR/best_configs/``. Rerunning the command resumes the search
+where it stopped, with the same proposals and results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from absl import flags
+
+from mixer_vit.errors import UserError
+
+EXAMPLE = "e.g. mixer-vit search experiments/search/digits.py --workdir workdirs/search_digits"
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string("workdir", None, "Folder of the search (history, candidates, results).",
+                        flag_values=fv)
+    flags.DEFINE_string("strategy", None, "random_search | regularized_evolution | "
+                        "successive_halving (default: the config's).", flag_values=fv)
+    flags.DEFINE_integer("seed", None, "The search's seed (default: the config's).",
+                         flag_values=fv)
+
+
+def split_name(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``CONFIG --flags...`` -> (CONFIG, flags); CONFIG None when the first argument is a
+    flag."""
+    if argv and not argv[0].startswith("-"):
+        return argv[0], list(argv[1:])
+    return None, list(argv)
+
+
+def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
+                measure_cost=None) -> int:
+    """Runs the search and writes its results; ``evaluate`` / ``measure_cost`` replace
+    the candidate training and cost measurement (loop.py's signatures; tests)."""
+    from tqdm import tqdm
+
+    from mixer_vit.search import candidate_training, settings as search_settings
+    from mixer_vit.search.history import read_history
+    from mixer_vit.search.loop import run_search, total_trials
+    from mixer_vit.search.report import write_results
+
+    if not config_path:
+        raise UserError(f"missing CONFIG, the search config file; {EXAMPLE}")
+    if not fv.workdir:
+        raise UserError(f"missing --workdir; {EXAMPLE}")
+    if os.path.exists(fv.workdir) and not os.path.isdir(fv.workdir):
+        raise UserError(f"--workdir {fv.workdir} is a file; give a directory (created if missing)")
+    settings = search_settings.load_settings(config_path)
+    settings = search_settings.with_command_line(settings, fv.strategy, fv.seed)
+    base = search_settings.train_config(settings)
+    if measure_cost is None:
+        candidate_training.check_patch_sizes(settings, base)
+        measure_cost = candidate_training.cost_function(base, settings)
+    evaluate = evaluate or candidate_training.evaluator(base, settings, fv.workdir)
+    total = total_trials(settings)
+    bar = tqdm(total=total, initial=min(len(read_history(fv.workdir)), total),
+               desc="search trials", unit="trial", dynamic_ncols=True)
+
+    def progress(record):
+        bar.set_postfix_str(f"{record['name']} ({record['epochs']} ep): val "
+                            f"{record['validation_accuracy']:.3f}")
+        bar.update(1)
+        write_results(settings, read_history(fv.workdir), fv.workdir, config_path)
+
+    try:
+        history = run_search(settings, fv.workdir, evaluate, measure_cost, on_record=progress)
+    finally:
+        bar.close()
+    path = write_results(settings, history, fv.workdir, config_path)
+    print(f"search: {len(history)} trials done; results in {path}")
+    return 0

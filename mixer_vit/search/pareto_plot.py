@@ -1,0 +1,52 @@
+"""``pareto.png``: each candidate's validation accuracy (at its furthest evaluation)
+against its forward GFLOPs per image (log x), the Pareto front drawn as a line; the
+candidates trained to the end are filled, the stopped ones hollow."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mixer_vit.search.candidates_table import furthest_records, pareto_front  # noqa: E402
+
+PLOT_FILE = "pareto.png"
+
+
+def plot_pareto(history: list[dict], path: str, title: str = "") -> str:
+    """Writes the plot of ``history`` (history.jsonl records) to ``path``; returns it."""
+    records = furthest_records(history)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    mixers = sorted({r["candidate"]["mixer"] for r in records})
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(mixers)}
+    for mixer in mixers:
+        for final in (True, False):
+            mine = [r for r in records if r["candidate"]["mixer"] == mixer and r["final"] == final]
+            if not mine:
+                continue
+            ax.scatter([r["gflops"] for r in mine], [100 * r["validation_accuracy"] for r in mine],
+                       s=28, color=colors[mixer] if final else "none",
+                       edgecolors=colors[mixer], label=mixer if final or not any(
+                           r["final"] for r in records if r["candidate"]["mixer"] == mixer)
+                       else None)
+    final_records = [r for r in records if r["final"]] or records
+    points = [(r["gflops"], 100 * r["validation_accuracy"]) for r in final_records]
+    front = [points[i] for i in pareto_front(points)]
+    if front:
+        ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.2",
+                linewidth=1.2, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("forward GFLOPs per image (XLA count, log scale)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(title or "architecture search")
+    ax.grid(alpha=0.3, which="both")
+    if records:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,69 @@
+"""``results.md``: the search's settings, the best candidates (ranked by validation
+accuracy at their furthest evaluation; test accuracy shown, never used to rank), the
+command that trains each exported config, and the strategy's bookkeeping."""
+
+from __future__ import annotations
+
+import os
+
+from mixer_vit.search.candidates_table import furthest_records, pareto_front, ranked
+from mixer_vit.search.export import export_config, train_command
+from mixer_vit.search.pareto_plot import PLOT_FILE, plot_pareto
+from mixer_vit.search.settings import SearchSettings
+
+RESULTS_FILE = "results.md"
+TOP = 10  # rows of the table
+EXPORTED = 5  # best candidates written as configs
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def write_results(settings: SearchSettings, history: list[dict], workdir: str,
+                  config_path: str) -> str:
+    """results.md, pareto.png and best_configs/ of ``history``; returns results.md's path."""
+    best = ranked(history)
+    exported = [export_config(settings, r, workdir) for r in best[:EXPORTED]]
+    plot_pareto(history, os.path.join(workdir, PLOT_FILE),
+                title=f"{settings.strategy}, seed {settings.seed}")
+    records = furthest_records(history)
+    finals = [r for r in records if r["final"]] or records
+    front = {finals[i]["name"] for i in
+             pareto_front([(r["gflops"], r["validation_accuracy"]) for r in finals])}
+    latency = settings.constraints.measures_latency
+    lines = [
+        f"# Architecture search: {os.path.basename(config_path)}",
+        "",
+        f"Strategy {settings.strategy}, seed {settings.seed}, {len(history)} trials "
+        f"({sum(r['trained'] for r in history)} trained, {len(records)} distinct candidates), "
+        f"constraints: {settings.constraints.described()}. Base config: "
+        f"`{settings.train_config_path()}`.",
+        "",
+        "Ranked by validation accuracy at the most epochs a candidate reached; test accuracy "
+        "(read once, when a candidate finished its schedule) is shown for the report and "
+        "chose nothing. GFLOPs: forward, per image, as XLA counts them (a multiply-add is "
+        "2 FLOPs). * = on the Pareto front of validation accuracy vs GFLOPs (pareto.png).",
+        "",
+        "| rank | candidate | mixer | depth | width | mlp ratio | patch | heads | params | "
+        "GFLOPs |" + (" latency ms |" if latency else "") + " epochs | val % | test % |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if latency else "")
+        + "---:|---:|---:|",
+    ]
+    for i, r in enumerate(best[:TOP], 1):
+        c = r["candidate"]
+        mark = " *" if r["name"] in front else ""
+        lines.append(
+            f"| {i} | {r['name']}{mark} | {c['mixer']} | {c['depth']} | {c['width']} | "
+            f"{c['mlp_ratio']:g} | {c['patch_size']} | {c['heads'] or '-'} | "
+            f"{r['params']:,} | {r['gflops']:.4g} |"
+            + (f" {r['latency_ms']:.3g} |" if latency else "")
+            + f" {r['epochs']} | {_pct(r['validation_accuracy'])} | {_pct(r['test_accuracy'])} |"
+        )
+    lines += ["", "Train an exported candidate (best first):", "", "```"]
+    lines += [train_command(path) for path in exported]
+    lines += ["```", ""]
+    path = os.path.join(workdir, RESULTS_FILE)
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    return path
