@@ -195,10 +195,12 @@ def space_from_config(values: Mapping[str, Any], where: str) -> SearchSpace:
 
 
 def _check_mixer_kwargs(space: SearchSpace, where: str) -> None:
-    for mixer in space.mixer_kwargs:
-        if mixer not in space.mixer:
-            raise UserError(f"search config {where}: space.mixer_kwargs names {mixer!r}, "
-                            f"which is not in space.mixer {space.mixer}")
+    from mixer_vit.layers.mixers import list_mixers
+
+    for mixer in space.mixer_kwargs:  # kwargs of mixers not searched are allowed (unused)
+        if mixer not in list_mixers():
+            raise UserError(f"search config {where}: space.mixer_kwargs names unknown token "
+                            f"mixer {mixer!r}; registered mixers: {', '.join(list_mixers())}")
     for mixer in space.mixer:
         fields = _mixer_fields(mixer)
         names = {f.name for f in fields}

@@ -81,12 +81,14 @@ class Proposer:
             if Constraints(self.constraints.max_params, self.constraints.max_gflops
                            ).violation(limited) is None:
                 return
-            best = best or (name, cost)
+            if best is None or (cost["params"], cost["gflops"]) < (best[1]["params"],
+                                                                   best[1]["gflops"]):
+                best = (name, cost)
         name, cost = best
         raise UserError(
             f"impossible constraints ({self.constraints.described()}): even the smallest "
-            f"models of the space exceed them, e.g. {name} with {cost['params']:,} params and "
-            f"{cost['gflops']:.4g} GFLOPs; raise the limits or add smaller choices"
+            f"model of the space, {name} ({cost['params']:,} params, {cost['gflops']:.4g} "
+            f"GFLOPs), exceeds them; raise the limits or add smaller choices"
         )
 
     def _impossible(self, what: str) -> UserError:
