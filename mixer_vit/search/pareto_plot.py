@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter, NullFormatter  # noqa: E402
 
 from mixer_vit.search.candidates_table import furthest_records, pareto_front  # noqa: E402
 
@@ -38,7 +39,11 @@ def plot_pareto(history: list[dict], path: str, title: str = "") -> str:
     if front:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="0.2",
                 linewidth=1.2, label="Pareto front")
+        ax.scatter([p[0] for p in front], [p[1] for p in front], s=90, facecolors="none",
+                   edgecolors="0.2", linewidths=1.0)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("forward GFLOPs per image (XLA count, log scale)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(title or "architecture search")
