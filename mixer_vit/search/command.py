@@ -54,8 +54,7 @@ def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
         raise UserError(f"missing --workdir; {EXAMPLE}")
     if os.path.exists(fv.workdir) and not os.path.isdir(fv.workdir):
         raise UserError(f"--workdir {fv.workdir} is a file; give a directory (created if missing)")
-    settings = search_settings.load_settings(config_path)
-    settings = search_settings.with_command_line(settings, fv.strategy, fv.seed)
+    settings = search_settings.load_settings(config_path, fv.strategy, fv.seed)
     base = search_settings.train_config(settings)
     if measure_cost is None:
         candidate_training.check_patch_sizes(settings, base)

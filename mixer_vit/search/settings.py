@@ -91,8 +91,10 @@ class SearchSettings:
         return fields
 
 
-def load_settings(path: str) -> SearchSettings:
-    """Reads and checks the search config file ``path`` (see the module doc)."""
+def load_settings(path: str, strategy: str | None = None, seed: int | None = None
+                  ) -> SearchSettings:
+    """Reads and checks the search config file ``path`` (see the module doc), with the
+    command line's ``--strategy`` / ``--seed`` in place of the file's where given."""
     if not os.path.isfile(path):
         raise UserError(
             f"search config {path}: no such file; e.g. experiments/search/digits.py"
@@ -118,9 +120,9 @@ def load_settings(path: str) -> SearchSettings:
     settings = SearchSettings(
         train=str(values["train"]),
         space=space_from_config(values["space"], path),
-        strategy=str(values["strategy"]),
+        strategy=str(strategy or values["strategy"]),
         budget=values["budget"],
-        seed=values["seed"],
+        seed=values["seed"] if seed is None else seed,
         train_overrides=config_overrides.flatten(values.get("train_overrides") or {}),
         constraints=Constraints.from_config(values.get("constraints") or {}, path),
         epochs=values.get("epochs", 1),
@@ -131,18 +133,6 @@ def load_settings(path: str) -> SearchSettings:
     )
     check_settings(settings, path)
     return settings
-
-
-def with_command_line(s: SearchSettings, strategy: str | None, seed: int | None):
-    """``s`` with the command line's ``--strategy`` / ``--seed`` where given."""
-    changes: dict[str, Any] = {}
-    if strategy:
-        changes["strategy"] = strategy
-    if seed is not None:
-        changes["seed"] = seed
-    changed = dataclasses.replace(s, **changes)
-    check_settings(changed, "with --strategy/--seed")
-    return changed
 
 
 def _require(ok: bool, where: str, message: str) -> None:
