@@ -120,3 +120,29 @@ def test_bad_settings_are_one_line_errors():
         lambda: settings(strategy="regularized_evolution", population=4, sample_size=5))
     assert "halving.eta must be an integer >= 2" in _one_line_error(
         lambda: settings(strategy="successive_halving", eta=1))
+
+
+def test_search_config_file_errors(tmp_path):
+    from mixer_vit.search.settings import load_settings
+
+    def config_file(body):
+        path = tmp_path / "search.py"
+        path.write_text("import ml_collections\n\ndef get_config():\n    c = ml_collections."
+                        "ConfigDict()\n" + "".join(f"    {line}\n" for line in body)
+                        + "    return c\n")
+        return str(path)
+
+    good = ['c.train = "digits.py"', 'c.space = {"mixer": ("pooling",), "depth": (1,), '
+            '"width": (8,), "mlp_ratio": (1.0,), "patch_size": (2,)}',
+            'c.strategy = "random_search"', "c.budget = 2", "c.seed = 0"]
+    assert load_settings(config_file(good)).space.mixer == ("pooling",)
+    assert load_settings(config_file(good), "successive_halving", 3).seed == 3
+    bad = good[:1] + [good[1].replace("pooling", "poolin")] + good[2:]
+    assert "unknown token mixer 'poolin'" in _one_line_error(lambda: load_settings(
+        config_file(bad)))
+    assert "unknown key colour" in _one_line_error(lambda: load_settings(
+        config_file(good + ['c.colour = "red"'])))
+    assert "lacks budget" in _one_line_error(lambda: load_settings(
+        config_file([g for g in good if "budget" not in g])))
+    assert "constraints.max_params must be a number >= 0" in _one_line_error(
+        lambda: load_settings(config_file(good + ['c.constraints = {"max_params": -1}'])))
