@@ -1,5 +1,5 @@
 """The ``mixer-vit`` command: train, eval, predict, plot, show, models, bench, import-folder,
-prepare, convert, experiment, active.
+prepare, convert, experiment, active, search.
 
   mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits \\
       [--config.optim.lr=1e-3 ...]
@@ -11,6 +11,7 @@ prepare, convert, experiment, active.
   mixer-vit prepare fashion_mnist [--source DIR] [--data_dir DIR]
   mixer-vit experiment digits_mixers [--seeds 2] [--jobs 1] [--dry-run]
   mixer-vit active experiments/active/digits.py --workdir workdirs/active_digits
+  mixer-vit search experiments/search/digits.py --workdir workdirs/search_digits
   mixer-vit convert --model vit_b16 --from big_vision --weights ViT-B_16.npz --out DIR \\
       [--image_size 384] [--num_classes 10]
 
@@ -39,7 +40,7 @@ from mixer_vit.cli_flags import parse_flags as _parse
 
 USAGE = (
     "usage: mixer-vit {train,eval,predict,plot,show,models,bench,import-folder,prepare,convert,"
-    "experiment,active} "
+    "experiment,active,search} "
     "[flags]\n"
     "  train   --config FILE --workdir DIR [--config.KEY=VALUE ...] [MULTI-PROCESS]\n"
     "  eval    --workdir DIR [--split test] [--step N] [MULTI-PROCESS]\n"
@@ -55,6 +56,7 @@ USAGE = (
     "[--image_size N] [--num_classes N]\n"
     "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
     "  active  CONFIG --workdir DIR [--strategies a,b] [--seeds N]\n"
+    "  search  CONFIG --workdir DIR [--strategy NAME] [--seed N]\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
     "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )
@@ -324,6 +326,14 @@ def _active(argv: Sequence[str]) -> int:
     return run_command(config_path, _parse(rest, define_flags))
 
 
+def _search(argv: Sequence[str]) -> int:
+    from mixer_vit.search.command import define_flags, run_command, split_name
+
+    config_path, rest = split_name(argv)
+    _apply_xla_cpu_flags()
+    return run_command(config_path, _parse(rest, define_flags))
+
+
 COMMANDS = {
     "train": _train,
     "eval": _eval,
@@ -337,6 +347,7 @@ COMMANDS = {
     "convert": _convert,
     "experiment": _experiment,
     "active": _active,
+    "search": _search,
 }
 
 
