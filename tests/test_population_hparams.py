@@ -9,11 +9,14 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from conftest import TINY_MODEL, load_default_config
 
 from mixer_vit.errors import UserError
 from mixer_vit.experiment import workdir_results
+from mixer_vit.optim import build_optimizer, build_schedule
+from mixer_vit.optim.injected import build_injected_optimizer
 from mixer_vit.train.loop import open_checkpointer, train_and_evaluate
 from mixer_vit.train.plan import plan_run
 from mixer_vit.train.population_hparams import format_population_hparams
@@ -177,3 +180,35 @@ def test_resuming_with_other_members_is_refused(digits_data_dir, trained):
                    population_hparams=other)
     with pytest.raises(UserError, match="holds a population of other members"):
         train_and_evaluate(config, workdir)
+
+
+@pytest.mark.parametrize(
+    "name, schedule",
+    [("adamw", "cosine"), ("sgd", "step"), ("lamb", "cosine_restarts"), ("lars", "constant")],
+)
+def test_injected_optimizer_updates_as_the_plain_one(name, schedule):
+    """A state made with other values, given lr and weight decay in its ``hyperparams``,
+    takes exactly the plain optimizer's updates (same float operations)."""
+    def optim(lr, weight_decay):
+        config = load_default_config().optim
+        config.name, config.schedule, config.warmup, config.decay_at = name, schedule, "2", "3"
+        config.restart_period = "3"
+        config.lr, config.weight_decay = lr, weight_decay
+        return config
+
+    plain_config = optim(0.03, 0.2)
+    plain = build_optimizer(plain_config, build_schedule(plain_config, 8, 2), steps_per_epoch=2)
+    injected = build_injected_optimizer(optim(0.5, 0.7), 8, 2)
+    params = {"dense": {"kernel": jnp.ones((3, 2)), "bias": jnp.zeros(2)}}
+    plain_state, injected_state = plain.init(params), injected.init(params)
+    injected_state.hyperparams.update(lr=jnp.float32(0.03), weight_decay=jnp.float32(0.2))
+    plain_params = injected_params = params
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+        updates, plain_state = plain.update(grads, plain_state, plain_params)
+        plain_params = optax.apply_updates(plain_params, updates)
+        updates, injected_state = injected.update(grads, injected_state, injected_params)
+        injected_params = optax.apply_updates(injected_params, updates)
+    assert _max_abs_difference(plain_params, injected_params) == 0.0
+    assert _max_abs_difference(plain_params, params) > 1e-2  # it did train
