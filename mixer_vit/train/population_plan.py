@@ -123,9 +123,10 @@ def member_config(
         run.train.population = 0
         if "population_hparams" in run.train:
             run.train.population_hparams = ""
-        for key, value in member.hparams.items():
-            section, name = key.split(".")
-            run[section][name] = value
+        with run.ignore_type():  # a float value for a field written as an int (0)
+            for key, value in member.hparams.items():
+                section, name = key.split(".")
+                run[section][name] = value
         if (run.model.get("kernels", "auto") or "auto") == "auto":
             run.model.kernels = POPULATION_AUTO_KERNELS
     return run
