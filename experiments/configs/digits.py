@@ -131,6 +131,9 @@ def get_config(arg=None):
     # with its seed and writes its results to WORKDIR/members/seed_S (docs/training.md).
     # 0: an ordinary run.
     config.train.population = 0
+    # Per-member values of a population, one per member: "KEY=V1,V2,...;KEY=...", KEY one
+    # of seed, optim.lr, optim.weight_decay (train/population_hparams.py); "": seeds only.
+    config.train.population_hparams = ""
 
     config.optim = ml_collections.ConfigDict()
     config.optim.name = "adamw"

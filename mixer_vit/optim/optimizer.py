@@ -20,7 +20,7 @@ OPTIMIZERS = ("adamw", "sgd", "lamb", "lars")
 
 
 def _base(
-    optim: ml_collections.ConfigDict, schedule: optax.Schedule
+    optim: ml_collections.ConfigDict, schedule: optax.Schedule, weight_decay
 ) -> optax.GradientTransformation:
     mask = functools.partial(decay_mask, no_decay=optim.no_decay)
     if optim.name == "adamw":
@@ -29,12 +29,12 @@ def _base(
             b1=optim.b1,
             b2=optim.b2,
             eps=optim.eps,
-            weight_decay=optim.weight_decay,
+            weight_decay=weight_decay,
             mask=mask,
         )
     if optim.name == "sgd":
         return optax.chain(
-            optax.add_decayed_weights(optim.weight_decay, mask=mask),
+            optax.add_decayed_weights(weight_decay, mask=mask),
             optax.sgd(schedule, momentum=optim.momentum or None, nesterov=optim.nesterov),
         )
     if optim.name == "lamb":
@@ -43,13 +43,13 @@ def _base(
             b1=optim.b1,
             b2=optim.b2,
             eps=optim.eps,
-            weight_decay=optim.weight_decay,
+            weight_decay=weight_decay,
             mask=mask,
         )
     if optim.name == "lars":
         return optax.lars(
             schedule,
-            weight_decay=optim.weight_decay,
+            weight_decay=weight_decay,
             weight_decay_mask=mask,
             trust_ratio_mask=mask,
             momentum=optim.momentum,
@@ -84,6 +84,7 @@ def build_optimizer(
     *,
     steps_per_epoch: int = 1,
     accumulation_steps: int = 1,
+    weight_decay=None,
 ) -> optax.GradientTransformationExtraArgs:
     """Returns the gradient transformation described by ``config.optim``.
 
@@ -91,8 +92,11 @@ def build_optimizer(
     latest validation loss, or whatever metric the loop feeds) and
     ``optax.contrib.reduce_on_plateau`` multiplies the updates by ``factor`` once the mean
     of ``value`` over an epoch has not improved for ``patience`` epochs.
+    ``weight_decay``: in place of ``optim.weight_decay`` (a float or a traced scalar:
+    optim/injected.py).
     """
-    tx = _base(optim, schedule)
+    weight_decay = optim.weight_decay if weight_decay is None else weight_decay
+    tx = _base(optim, schedule, weight_decay)
     if optim.grad_clip_norm:
         tx = optax.chain(optax.clip_by_global_norm(optim.grad_clip_norm), tx)
     if optim.lr_mults:

@@ -26,14 +26,14 @@ SCHEDULES = ("cosine", "cosine_restarts", "step", "constant")
 
 
 def _after_warmup(
-    optim: ml_collections.ConfigDict, steps: int, steps_per_epoch: int, total_steps: int
+    optim: ml_collections.ConfigDict, steps: int, steps_per_epoch: int, total_steps: int, lr
 ) -> optax.Schedule:
     """The schedule of the ``steps`` steps that follow the warm-up, counted from 0."""
     name = optim.schedule
     if name == "constant":
-        return optax.constant_schedule(optim.lr)
+        return optax.constant_schedule(lr)
     if name == "cosine":
-        return optax.cosine_decay_schedule(optim.lr, max(steps, 1), alpha=optim.end_lr_factor)
+        return optax.cosine_decay_schedule(lr, max(steps, 1), alpha=optim.end_lr_factor)
     if name == "cosine_restarts":
         period = duration_steps(
             optim.restart_period, steps_per_epoch, total_steps, "optim.restart_period"
@@ -43,7 +43,7 @@ def _after_warmup(
         cycles, boundaries, covered, length = [], [], 0, float(period)
         while covered < steps:
             cycle = max(int(round(length)), 1)
-            cycles.append(optax.cosine_decay_schedule(optim.lr, cycle, alpha=optim.end_lr_factor))
+            cycles.append(optax.cosine_decay_schedule(lr, cycle, alpha=optim.end_lr_factor))
             covered += cycle
             boundaries.append(covered)
             length *= optim.restart_mult
@@ -56,21 +56,23 @@ def _after_warmup(
             at -= total_steps - steps  # decay_at counts from the start of training
             if at > 0:
                 boundaries[at] = boundaries.get(at, 1.0) * optim.decay_factor
-        return optax.piecewise_constant_schedule(optim.lr, boundaries)
+        return optax.piecewise_constant_schedule(lr, boundaries)
     raise UserError(
         f"unknown schedule {name!r}; set --config.optim.schedule to one of {', '.join(SCHEDULES)}"
     )
 
 
 def build_schedule(
-    optim: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int
+    optim: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int, *, lr=None
 ) -> optax.Schedule:
-    """The learning rate as a function of the step (0-based)."""
+    """The learning rate as a function of the step (0-based). ``lr``: the peak learning rate
+    in place of ``optim.lr`` (a float or a traced scalar: optim/injected.py)."""
+    lr = optim.lr if lr is None else lr
     warmup = min(
         duration_steps(optim.warmup, steps_per_epoch, total_steps, "optim.warmup"), total_steps
     )
-    main = _after_warmup(optim, total_steps - warmup, steps_per_epoch, total_steps)
+    main = _after_warmup(optim, total_steps - warmup, steps_per_epoch, total_steps, lr)
     if warmup == 0:
         return main
-    ramp = optax.linear_schedule(0.0, optim.lr, warmup)
+    ramp = optax.linear_schedule(0.0, lr, warmup)
     return optax.join_schedules([ramp, main], [warmup])

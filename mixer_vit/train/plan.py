@@ -30,6 +30,7 @@ from mixer_vit.data.open_set_split import OpenSetSplit, open_set_split
 from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
+from mixer_vit.optim.injected import build_injected_optimizer
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
 from mixer_vit.train.inference_head import with_inference_head
@@ -38,7 +39,9 @@ from mixer_vit.train.kernels_switch import apply_kernels
 from mixer_vit.train.population_plan import (
     POPULATION_AUTO_KERNELS,
     check_population,
+    population_members,
     population_size,
+    varies_hparams,
 )
 from mixer_vit.train.sharpness import check_sharpness_examples
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
@@ -402,6 +405,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     check_config(config)
     check_class_options(config)
     population = population_size(config)
+    population_members(config)  # train.population_hparams, checked before anything is built
     step_options = StepOptions.from_config(config)
     if config.data.augment.repeats < 1:
         raise UserError(f"data.augment.repeats must be >= 1, got {config.data.augment.repeats}")
@@ -465,9 +469,15 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
         )
     total_steps = steps_per_epoch * config.train.num_epochs
     schedule = build_schedule(config.optim, total_steps, steps_per_epoch)
-    tx = build_optimizer(
-        config.optim, schedule, steps_per_epoch=steps_per_epoch, accumulation_steps=accumulation
-    )
+    if varies_hparams(config):  # each member's lr and weight decay live in its state
+        tx = build_injected_optimizer(
+            config.optim, total_steps, steps_per_epoch, accumulation_steps=accumulation
+        )
+    else:
+        tx = build_optimizer(
+            config.optim, schedule, steps_per_epoch=steps_per_epoch,
+            accumulation_steps=accumulation,
+        )
     return RunPlan(
         config=config,
         data_dir=data_dir,

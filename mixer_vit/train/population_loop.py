@@ -10,6 +10,11 @@ rounding: batched matmuls may sum in another order). Every member is evaluated e
 ``train.eval_every_epochs`` epochs and at the end on the validation and test splits, and
 writes its metrics and test report into its own folder (``members/seed_S``). Checkpoints
 hold the stacked state and every member's data position; resuming continues all members.
+
+With ``train.population_hparams`` members may also differ in ``optim.lr`` and
+``optim.weight_decay``: each member's optimizer state is then made by
+``build_injected_optimizer`` from its own config (the two values are leaves of the
+state, vmapped like the moments), so member i updates as the separate run with its values.
 """
 
 from __future__ import annotations
@@ -29,12 +34,20 @@ from mixer_vit import parallel
 from mixer_vit.run_plots.tensorboard_images import write_end_of_run_images
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.device_batches import DeviceBatches
+from mixer_vit.errors import UserError
+from mixer_vit.optim import build_schedule
+from mixer_vit.optim.injected import build_injected_optimizer
 from mixer_vit.train.metrics_writer import MetricsWriter
 from mixer_vit.train.open_set_report import UnknownPredictions
 from mixer_vit.train.plan import RunPlan
 from mixer_vit.train.population_data import PopulationBatches
 from mixer_vit.train.population_metrics import PopulationMetrics
-from mixer_vit.train.population_plan import member_config, member_seeds, member_workdir
+from mixer_vit.train.population_plan import (
+    Member,
+    member_config,
+    member_workdir,
+    population_members,
+)
 from mixer_vit.train.population_step import (
     make_population_eval_step,
     make_population_train_step,
@@ -47,26 +60,63 @@ from mixer_vit.train.train_classes import trained_class_counts
 log = logging.getLogger(__name__)
 
 
-def member_plan(plan: RunPlan, seed: int) -> RunPlan:
-    """The plan of the separate run member ``seed`` equals."""
-    return dataclasses.replace(plan, config=member_config(plan.config, seed), population=0)
+def member_plan(plan: RunPlan, member: Member | int) -> RunPlan:
+    """The plan of the separate run ``member`` (a ``Member`` or a seed) equals; with
+    per-member values its schedule and (injected) optimizer are built from its config."""
+    config = member_config(plan.config, member)
+    if not isinstance(member, Member) or not member.hparams:
+        return dataclasses.replace(plan, config=config, population=0)
+    accumulation = plan.step_options.accumulation_steps
+    return dataclasses.replace(
+        plan,
+        config=config,
+        population=0,
+        schedule=build_schedule(config.optim, plan.total_steps, plan.steps_per_epoch),
+        tx=build_injected_optimizer(
+            config.optim, plan.total_steps, plan.steps_per_epoch, accumulation_steps=accumulation
+        ),
+    )
+
+
+def member_entry(member: Member) -> dict:
+    """How results and checkpoints name a member: its ``seed``, its ``folder`` under
+    ``members/`` and, when members differ in more than the seed, its ``hparams``."""
+    entry = {"seed": member.seed, "folder": member.folder}
+    if member.hparams:
+        entry["hparams"] = dict(member.hparams)
+    return entry
+
+
+def _check_same_members(ckpt: Checkpointer, start_step: int, members: list[Member],
+                        workdir: str) -> None:
+    """A resumed population must have the members its checkpoint was saved with."""
+    saved = ckpt.read_meta(start_step).get("members")
+    wanted = [member_entry(m) for m in members]
+    if saved is not None and saved != wanted:
+        raise UserError(
+            f"workdir {workdir} holds a population of other members "
+            f"({', '.join(m['folder'] for m in saved)}); use a new --workdir or the same "
+            f"seed and train.population_hparams (nothing was changed)"
+        )
 
 
 def train_population(plan: RunPlan, workdir: str, ckpt: Checkpointer, start_step: int) -> dict:
     """Trains the population of ``plan`` in ``workdir`` from ``start_step``; returns the
     mean over members of the test ``accuracy``, ``loss`` (``count``: per member),
-    ``steps``, and ``members``: each member's test metrics with its ``seed``."""
-    seeds = member_seeds(plan.config)
-    members = [member_plan(plan, seed) for seed in seeds]
-    for seed, member in zip(seeds, members):
-        folder = member_workdir(workdir, seed)
+    ``steps``, and ``members``: each member's test metrics with its ``member_entry``."""
+    population = population_members(plan.config)
+    if start_step:
+        _check_same_members(ckpt, start_step, population, workdir)
+    members = [member_plan(plan, member) for member in population]
+    for member, run in zip(population, members):
+        folder = member_workdir(workdir, member)
         os.makedirs(folder, exist_ok=True)
         if not os.path.isfile(os.path.join(folder, "config.json")):
             with open(os.path.join(folder, "config.json"), "w") as f:
-                f.write(member.config.to_json_best_effort(indent=2))
-    writers = [MetricsWriter(member_workdir(workdir, seed)) for seed in seeds]
+                f.write(run.config.to_json_best_effort(indent=2))
+    writers = [MetricsWriter(member_workdir(workdir, member)) for member in population]
     try:
-        return _Population(plan, members, workdir, ckpt, writers).train(start_step)
+        return _Population(plan, population, members, workdir, ckpt, writers).train(start_step)
     finally:
         for writer in writers:
             writer.close()
@@ -77,13 +127,14 @@ def _stack(trees):
 
 
 class _Population:
-    def __init__(self, plan: RunPlan, members: list[RunPlan], workdir: str, ckpt, writers):
-        self.plan, self.members, self.workdir, self.ckpt, self.writers = (
-            plan, members, workdir, ckpt, writers
+    def __init__(self, plan: RunPlan, population: list[Member], members: list[RunPlan],
+                 workdir: str, ckpt, writers):
+        self.plan, self.population, self.members, self.workdir, self.ckpt, self.writers = (
+            plan, population, members, workdir, ckpt, writers
         )
-        self.seeds = [int(m.config.seed) for m in members]
+        self.seeds = [m.seed for m in population]
         self.meta = {"model": plan.model_identity(), "population": len(members),
-                     "seeds": self.seeds}
+                     "seeds": self.seeds, "members": [member_entry(m) for m in population]}
         self.metrics = PopulationMetrics(len(members))
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1) for s in self.seeds])
         self.train_step = make_population_train_step(
@@ -135,16 +186,15 @@ class _Population:
         except NonFiniteStep as bad:
             member = bad.values.pop("member")
             error = non_finite_error(bad, self.ckpt, self.ckpt.directory)
-            raise type(error)(f"member seed {self.seeds[member]}: {error}") from None
+            raise type(error)(f"member {self.population[member].describe()}: {error}") from None
 
     def log_train(self, step: int) -> dict[str, str]:
         summaries = self._sync(self.metrics.summaries)
         elapsed = max(time.perf_counter() - self.window_start, 1e-9)
-        lr = float(self.plan.schedule(step))
-        for writer, summary in zip(self.writers, summaries):
+        for writer, summary, member in zip(self.writers, summaries, self.members):
             # each member trained global_batch_size images per step in this window
             summary["img_per_s"] = summary.pop("steps") * self.plan.global_batch_size / elapsed
-            summary["lr"] = lr
+            summary["lr"] = float(member.schedule(step))
             writer.write(step, "train", summary)
         self.window_start = time.perf_counter()
         mean = lambda key: float(np.mean([s[key] for s in summaries]))  # noqa: E731
@@ -193,22 +243,22 @@ class _Population:
                                 (config.data.test_split, "test")):
                 evaluate_population(self.state, self.eval_step, plan.unknown_batches(split),
                                     plan.mesh, n, [getattr(u, part) for u in unknown])
-        for i, seed in enumerate(self.seeds):
+        for i, member in enumerate(self.population):
             self.writers[i].write(step, config.data.test_split, results[i])
             report = build_report(validation[i], test[i], counts, unknown=unknown[i])
-            write_report(report, member_workdir(self.workdir, seed))
+            folder = member_workdir(self.workdir, member)
+            write_report(report, folder)
             if config.train.get("end_of_run_images", True):
-                write_end_of_run_images(self.writers[i], member_workdir(self.workdir, seed), step)
+                write_end_of_run_images(self.writers[i], folder, step)
+        entries = [{**member_entry(m), **r} for m, r in zip(self.population, results)]
         with open(os.path.join(self.workdir, "population_results.json"), "w") as f:
-            json.dump({"steps": step, "members": [
-                {"seed": seed, **result} for seed, result in zip(self.seeds, results)
-            ]}, f, indent=1)
+            json.dump({"steps": step, "members": entries}, f, indent=1)
         return {
             "accuracy": float(np.mean([r["accuracy"] for r in results])),
             "loss": float(np.mean([r["loss"] for r in results])),
             "count": results[0]["count"],
             "steps": step,
-            "members": [{"seed": s, **r} for s, r in zip(self.seeds, results)],
+            "members": entries,
         }
 
 
