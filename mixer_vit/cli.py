@@ -189,7 +189,7 @@ def _train(argv: Sequence[str]) -> int:
     elif "members" in result:  # a population (train.population)
         for member in result["members"]:
             print(
-                f"seed {member['seed']}: test accuracy {member['accuracy']:.4f} "
+                f"{member.get('folder', 'seed ' + str(member['seed']))}: test accuracy {member['accuracy']:.4f} "
                 f"({member['count']} examples, loss {member['loss']:.4f})"
             )
         print(f"population of {len(result['members'])} after {result['steps']} steps; "

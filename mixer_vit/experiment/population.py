@@ -91,6 +91,12 @@ def plan_populations(spec: ExperimentSpec, seeds: int, root: str) -> list[Popula
     config has no ``train.population`` key."""
     populations = []
     for arm in spec.arms.values():
+        if arm.overrides.get("train.population_hparams"):
+            raise UserError(
+                f"arm {arm.name} of experiment {spec.name} sets train.population_hparams; "
+                f"--population makes its own members (one per seed): run it without "
+                f"--population"
+            )
         named = workdir_references(arm.overrides)
         if named:
             key, needed = next(iter(named.items()))
