@@ -188,8 +188,9 @@ def _train(argv: Sequence[str]) -> int:
         print(f"halted after step {result['steps']}; run the same command to resume")
     elif "members" in result:  # a population (train.population)
         for member in result["members"]:
+            label = member.get("folder", f"seed {member['seed']}")
             print(
-                f"{member.get('folder', 'seed ' + str(member['seed']))}: test accuracy {member['accuracy']:.4f} "
+                f"{label}: test accuracy {member['accuracy']:.4f} "
                 f"({member['count']} examples, loss {member['loss']:.4f})"
             )
         print(f"population of {len(result['members'])} after {result['steps']} steps; "

@@ -206,3 +206,13 @@ def test_workdir_reference_refuses_population_runs(project, capsys):
     rc, _, err = run_cli(["experiment", "distill", "--population", "--dry-run"], capsys)
     assert rc == 2
     assert "differs per seed; run it without --population" in one_error_line(err)
+
+
+def test_population_refuses_an_arm_with_its_own_member_values(project, capsys):
+    body = DISTILL.split("c.arms = {")[0] + (
+        'c.arms = {"sweep": {"train": {"population_hparams": "optim.lr=0.1,0.2"}}}\n'
+        "    return c\n"
+    )
+    write_experiment(project, "sweep", body)
+    rc, _, err = run_cli(["experiment", "sweep", "--population", "--dry-run"], capsys)
+    assert rc == 2 and "sets train.population_hparams" in one_error_line(err)
