@@ -14,7 +14,7 @@ Rounding (a scaled model must be buildable):
   patch), so that the patches tile the image.
 
 "Nearest" rounds halves up (2.5 -> 3), not to even as Python's ``round`` does. A tiny
-tolerance absorbs floating-point noise (``20 * 1.15`` is 22.999999999999996).
+tolerance absorbs floating-point noise (``50 * 1.15`` is 57.49999999999999, rounded to 58).
 
 FLOPs are whatever ``gflops(shape)`` returns; ``xla_gflops`` measures them with XLA's
 cost analysis (``bench/flops.py``: a multiply-add is 2 FLOPs, so about twice the GMACs
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import logging
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -224,22 +226,34 @@ def best_validation_point(results: Mapping[str, Any], where: str):
 
 # -- measuring ----------------------------------------------------------------------------
 
+_MEASURED: dict[tuple, float] = {}  # (model, overrides JSON, channels, classes, shape) -> GFLOPs
+
+
 def xla_gflops(model_name: str, overrides: Mapping[str, Any], channels: int = 1,
                num_classes: int = 10) -> Callable[[ModelShape], float]:
     """``gflops(shape)``: forward GFLOPs per image of ``create_model(model_name,
     **overrides, depth=, embed_dim=)`` on ``[resolution, resolution, channels]`` images,
-    from XLA's cost analysis (cached per shape)."""
+    from XLA's cost analysis (each model measured once per process)."""
     fixed = dict(overrides)
+    key = (model_name, json.dumps(fixed, sort_keys=True), channels, num_classes)
 
-    @functools.lru_cache(maxsize=None)
     def measure(shape: ModelShape) -> float:
-        from mixer_vit.bench.flops import forward_flops_per_image
-        from mixer_vit.models import create_model
+        if (*key, shape) not in _MEASURED:
+            from mixer_vit.bench.flops import forward_flops_per_image
+            from mixer_vit.models import create_model
 
-        model = create_model(model_name, **{**fixed, "depth": shape.depth,
-                                            "embed_dim": shape.width,
-                                            "num_classes": num_classes})
-        return forward_flops_per_image(model, (shape.resolution, shape.resolution,
-                                               channels)) / 1e9
+            model = create_model(model_name, **{**fixed, "depth": shape.depth,
+                                                "embed_dim": shape.width,
+                                                "num_classes": num_classes})
+            quiet = logging.getLogger("mixer_vit.layers")  # per-model choices, not news here
+            level = quiet.level
+            quiet.setLevel(logging.WARNING)
+            try:
+                flops = forward_flops_per_image(model, (shape.resolution, shape.resolution,
+                                                        channels))
+            finally:
+                quiet.setLevel(level)
+            _MEASURED[(*key, shape)] = flops / 1e9
+        return _MEASURED[(*key, shape)]
 
     return measure
