@@ -17,7 +17,7 @@ whole setting); the arms are computed when the file is read:
 results.json``: its arm with the best mean VALIDATION accuracy. Without that file the
 default is EfficientNet's own point, 1.2, 1.1, 1.15 (DEFAULT_POINT). Run the grid first,
 then this; running the grid later changes these arms (and so this experiment's identity:
-its results folder then starts afresh). 6 arms x 2 seeds; about 35 minutes on an idle
+its results folder then starts afresh). 6 arms x 3 seeds; about 30 minutes on an idle
 2-core CPU (see SIZING).
 
   mixer-vit prepare fashion_mnist                    # once
@@ -29,8 +29,10 @@ The results table's GFLOPs/img column shows how closely each single-axis arm mat
 compound_phi2 (the search picks the closest value of its axis; a step of one block,
 4 channels or 4 pixels is the resolution of the match).
 
-SIZING, measured on this 2-core CPU while it was shared with two other training runs:
-see the ``setting`` string below and the module docstring of compound_grid.py.
+SIZING: 1-epoch smoke runs (compound_grid.py's docstring has them) extrapolate to 8
+epochs as base 85 s, compound_phi1 160 s, compound_phi2 345 s, depth_only 345 s,
+width_only 215 s, resolution_only 335 s on a 2-core CPU at load 7: 25 min per seed, so
+about 10 min per seed, 30 min for 3 seeds, on an idle one (2-3x faster).
 """
 
 import importlib.util
@@ -94,7 +96,7 @@ def get_config():
     config["base_config"] = grid.BASE_CONFIG
     config["base_overrides"] = grid.BASE_OVERRIDES
     config["arms"] = {arm: grid.shape_overrides(shape) for arm, shape in shapes.items()}
-    config["seeds"] = 2
+    config["seeds"] = 3
     config["published"] = dict(
         source=(
             "EfficientNet (Tan & Le 2019) Table 7, ImageNet top-1 (%) of B0 scaled to about "

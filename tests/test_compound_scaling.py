@@ -7,7 +7,6 @@ grid's best validation point, the resize op against PIL, and the two experiment 
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import os
 import shlex
@@ -226,7 +225,7 @@ def test_grid_experiment_has_one_arm_per_distinct_model(experiments_project, cap
     spec = load_experiment("compound_grid")
     models = cs.distinct_models(BASE, cs.grid(0.1, 0.1))
     assert list(spec.arms) == [cs.point_name(*p) for p in models.values()]
-    assert len(spec.arms) == 17 and spec.seeds == 1
+    assert len(spec.arms) == 17 and spec.seeds == 2
     arms = dry_run_arms(capsys, "compound_grid")
     for shape, point in models.items():
         flags = arms[cs.point_name(*point)]
