@@ -8,7 +8,7 @@ a small ViT (``mixer_vit/search/compound_scaling.py``: depth round(4 alpha), wid
 to a multiple of 4, resolution 24 gamma to a multiple of the 4-pixel patch). Rounding maps
 several points to one model: each distinct model is one arm, named by the first point
 giving it (``a120_b110_g120``: alpha 1.2, beta 1.1, gamma 1.2). 17 arms x 2 seeds; about
-35 minutes on an idle 2-core CPU (SIZING below).
+40 minutes on an idle 2-core CPU (SIZING below; ``--seeds 1`` halves it).
 
   mixer-vit prepare fashion_mnist                    # once
   mixer-vit experiment compound_grid                 # results in experiments/results/
@@ -30,12 +30,12 @@ resolution can grow past the stored 28.
 
 SIZING, from 1-epoch smoke runs of single arms (12,000 images, then the 3,000 validation
 and 10,000 test images, start-up and compilation included) on this 2-core CPU while two
-other training runs shared it (load average about 7): base 39 s (1,890 img/s), the
-compound phi = 2 model (d6-w60-r32) 88 s (315 img/s), depth only (d17) 99 s, width only
-(w104) 64 s, resolution only (r44) 89 s. A phi = 1 grid arm (about 2x the base's FLOPs)
-is then about 40 s + 8 x 15 s = 160 s for 8 epochs at that load, 17 x 2 runs = 90 min; an
-idle CPU runs these 2-3x faster (the shared machine's img/s is under half an idle one's):
-about 35 minutes.
+other training runs shared it (load average about 7): base 39 s (1,890 img/s), a phi = 1
+model (d5-w52-r28, 2x the base's FLOPs, the size of every grid arm) 63 s (637 img/s, 19 s
+per epoch, 44 s besides), the phi = 2 model (d6-w60-r32) 88 s (315 img/s), depth only
+(d17) 99 s, width only (w104) 64 s, resolution only (r44) 89 s. A grid arm's 8 epochs
+then take about 44 + 8 x 19 = 196 s at that load, 34 runs 111 minutes; an idle CPU runs
+2.5-3x faster (the shared machine's img/s is under half an idle one's): about 40 minutes.
 """
 
 import importlib.util
@@ -87,7 +87,7 @@ SETTING = (
     "batch 128, 1-epoch warm-up then cosine; validation train[90%:95%] (3,000 held-out "
     "training images) at the end, the 10,000 test images once. Scaled down from "
     "EfficientNet-B0 on ImageNet (5.3M parameters, 224x224 images, 350 epochs) so that "
-    "each experiment fits in about 30-35 minutes of an idle 2-core CPU."
+    "each experiment fits in 30-40 minutes of an idle 2-core CPU."
 )
 
 

@@ -16,8 +16,8 @@ whole setting); the arms are computed when the file is read:
 (alpha, beta, gamma) comes from the grid search, ``experiments/results/compound_grid/
 results.json``: its arm with the best mean VALIDATION accuracy. Without that file the
 default is EfficientNet's own point, 1.2, 1.1, 1.15 (DEFAULT_POINT). Run the grid first,
-then this; running the grid later changes these arms (and so this experiment's identity:
-its results folder then starts afresh). 6 arms x 3 seeds; about 30 minutes on an idle
+then this. Grid results that arrive later change these arms: the runner then refuses the
+old run summaries of changed arms (delete them and their workdirs to rerun those arms). 6 arms x 3 seeds; about 30 minutes on an idle
 2-core CPU (see SIZING).
 
   mixer-vit prepare fashion_mnist                    # once
@@ -30,9 +30,9 @@ compound_phi2 (the search picks the closest value of its axis; a step of one blo
 4 channels or 4 pixels is the resolution of the match).
 
 SIZING: 1-epoch smoke runs (compound_grid.py's docstring has them) extrapolate to 8
-epochs as base 85 s, compound_phi1 160 s, compound_phi2 345 s, depth_only 345 s,
+epochs as base 85 s, compound_phi1 196 s, compound_phi2 345 s, depth_only 345 s,
 width_only 215 s, resolution_only 335 s on a 2-core CPU at load 7: 25 min per seed, so
-about 10 min per seed, 30 min for 3 seeds, on an idle one (2-3x faster).
+8-10 min per seed, 25-30 min for 3 seeds, on an idle one (2.5-3x faster).
 """
 
 import importlib.util
@@ -91,7 +91,8 @@ def get_config():
     config["setting"] = (
         f"{grid.SETTING} (alpha, beta, gamma) = {point}: {source}. Arms (depth d, width w, "
         f"resolution r; forward GFLOPs per image, XLA's count): {described}. EfficientNet's "
-        "Table 7 compares at 1.8/0.39 = 4.6x B0's FLOPs; phi = 2 here is about 4x the base's."
+        f"Table 7 compares at 1.8/0.39 = 4.6x B0's FLOPs; phi = {PHIS[-1]} here is "
+        f"{target / gflops(shapes['base']):.1f}x the base's."
     )
     config["base_config"] = grid.BASE_CONFIG
     config["base_overrides"] = grid.BASE_OVERRIDES
