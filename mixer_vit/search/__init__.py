@@ -6,4 +6,7 @@ FLOPs, latency: constraints.py), the training of a candidate (a base config plus
 overrides: candidate_training.py), a strategy (strategies/: random search, regularized
 evolution, successive halving), a budget and a seed. loop.py runs it resumably into a
 workdir (``history.jsonl``); report.py and pareto_plot.py write the results.
+compound_scaling.py scales a base model EfficientNet's way (depth, width, resolution by
+alpha^phi, beta^phi, gamma^phi) and finds the FLOPs-matched single-axis models
+(experiments/compound_grid.py, experiments/compound_scaling.py).
 """
