@@ -154,8 +154,9 @@ def _metric_cells(row: dict, metrics: dict) -> str:
             cells.append(" - |")
             continue
         text = f"{stats['mean']:.4g}"
-        if stats.get("std") is not None:
-            text += f" ± {stats['std']:.2g}"
+        if stats.get("std") is not None:  # rounding noise of equal values shows as 0
+            std = stats["std"] if stats["std"] > 1e-9 * max(1.0, abs(stats["mean"])) else 0.0
+            text += f" ± {std:.2g}"
         cells.append(f" {text} |")
     return "".join(cells)
 
