@@ -93,6 +93,10 @@ def test_rule_references_and_values():
     means = {"a": 0.9, "a.x.y": 0.2, "b": 0.3}
     assert evaluate_rule("a.x.y < a and b > a.x.y", means)
     assert not evaluate_rule("a.x.y > b", means)
+    # A path part that is a Python keyword.
+    assert rule_references("a.open_set.global.f1 < a.x") == [("a", "open_set.global.f1"),
+                                                             ("a", "x")]
+    assert evaluate_rule("a.open_set.global.f1 < b", {"a.open_set.global.f1": 0.1, "b": 0.3})
 
 
 @pytest.mark.parametrize(

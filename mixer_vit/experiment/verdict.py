@@ -9,7 +9,9 @@ path of its test report), evaluated without ``eval``.
 from __future__ import annotations
 
 import ast
+import keyword
 import operator
+import re
 from collections.abc import Mapping
 
 from mixer_vit.errors import UserError
@@ -20,9 +22,14 @@ _COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
             ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
 
 
+# A report path may hold a Python keyword (``open_set.global.f1``): it is parsed as
+# ``global_`` and read back without the underscore.
+_KEYWORD_PART = re.compile(r"\.(" + "|".join(keyword.kwlist) + r")\b")
+
+
 def _parse(rule: str) -> ast.Expression:
     try:
-        tree = ast.parse(rule, mode="eval")
+        tree = ast.parse(_KEYWORD_PART.sub(r".\1_", rule), mode="eval")
     except SyntaxError:
         raise UserError(f"rule {rule!r} is not an expression; e.g. 'pooling >= 0.92 * attention'")
     allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub,
@@ -44,7 +51,8 @@ def _reference(node: ast.expr) -> tuple[str, str] | None:
     """(arm, dotted metric path or "") of a Name or an Attribute chain on a Name."""
     parts = []
     while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
+        attr = node.attr
+        parts.append(attr[:-1] if attr.endswith("_") and keyword.iskeyword(attr[:-1]) else attr)
         node = node.value
     if not isinstance(node, ast.Name):
         return None
