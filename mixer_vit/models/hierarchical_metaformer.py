@@ -164,6 +164,14 @@ class HierarchicalMetaFormer(nn.Module):
       mixer: registered token-mixer name ("pooling", "dwconv", "attention", ...).
       mixer_kwargs: the mixer's hyper-parameters (the backbone adds ``dtype``).
       mlp_ratio: channel-MLP hidden width is ``int(dim * mlp_ratio)``.
+      stage_mixers: optional, one mixer name per stage, in place of ``mixer`` (e.g.
+        ``("pooling", "pooling", "attention", "attention")``, conv-like mixers early and
+        attention late as in the MetaFormer baselines / CAFormer). None: ``mixer`` everywhere.
+      stage_mixer_kwargs: optional, one hyper-parameter mapping per stage, in place of
+        ``mixer_kwargs``. None: ``mixer_kwargs`` for a stage whose mixer is ``mixer``, no
+        hyper-parameters for another.
+      stage_mlp_ratios: optional, one MLP ratio per stage, in place of ``mlp_ratio``.
+        None: ``mlp_ratio`` everywhere. All three None (the default) is the one-mixer model.
       patch_size: stem stride (the stem is a ``stem_kernel_size`` conv, ``stem_padding``).
       norm: "group" (GroupNorm with 1 group, PoolFormer) or "layer" (LayerNorm per token).
       norm_eps: epsilon of the block norms (1e-5 for PoolFormer's GroupNorm).
@@ -181,6 +189,9 @@ class HierarchicalMetaFormer(nn.Module):
     mixer: str = "pooling"
     mixer_kwargs: Mapping[str, Any] = FrozenDict()
     mlp_ratio: float = 4.0
+    stage_mixers: Sequence[str] | None = None
+    stage_mixer_kwargs: Sequence[Mapping[str, Any]] | None = None
+    stage_mlp_ratios: Sequence[float] | None = None
     patch_size: int = 4
     stem_kernel_size: int = 7
     stem_padding: int = 2
@@ -212,7 +223,41 @@ class HierarchicalMetaFormer(nn.Module):
         for field in ("dropout_rate", "drop_path_rate"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)}.")
+        self._freeze_stage_fields()
         super().__post_init__()
+
+    def _freeze_stage_fields(self) -> None:
+        """Per-stage fields as tuples (kwargs as FrozenDicts, hashable), one entry per
+        stage, each stage's mixer kwargs checked; one-line ``ValueError`` otherwise."""
+        frozen = {
+            "stage_mixers": lambda v: str(v),
+            "stage_mixer_kwargs": lambda v: FrozenDict(v),
+            "stage_mlp_ratios": lambda v: float(v),
+        }
+        for field, freeze in frozen.items():
+            values = getattr(self, field)
+            if values is None:
+                continue
+            if isinstance(values, (str, Mapping)) or len(values) != len(self.depths):
+                raise ValueError(
+                    f"{field} needs one entry per stage ({len(self.depths)}), got {values!r}."
+                )
+            object.__setattr__(self, field, tuple(freeze(v) for v in values))
+        for s in range(len(self.depths)):
+            mixer, kwargs, _ = self.stage_block(s)
+            check_mixer_kwargs(mixer, dict(kwargs))
+        if self.stage_mlp_ratios is not None and min(self.stage_mlp_ratios) <= 0:
+            raise ValueError(f"stage_mlp_ratios must be > 0, got {self.stage_mlp_ratios}.")
+
+    def stage_block(self, s: int) -> tuple[str, Mapping[str, Any], float]:
+        """Stage ``s``'s token mixer, its hyper-parameters and the MLP ratio."""
+        mixer = self.mixer if self.stage_mixers is None else self.stage_mixers[s]
+        if self.stage_mixer_kwargs is not None:
+            kwargs = self.stage_mixer_kwargs[s]
+        else:
+            kwargs = self.mixer_kwargs if mixer == self.mixer else FrozenDict()
+        ratio = self.mlp_ratio if self.stage_mlp_ratios is None else self.stage_mlp_ratios[s]
+        return mixer, kwargs, ratio
 
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
@@ -235,9 +280,6 @@ class HierarchicalMetaFormer(nn.Module):
         )
         x = stem(images)  # [B, H/4, W/4, dims[0]]
         block = dict(
-            mixer=self.mixer,
-            mixer_kwargs=self.mixer_kwargs,
-            mlp_ratio=self.mlp_ratio,
             norm=self.norm,
             norm_eps=self.norm_eps,
             layer_scale_init=self.layer_scale_init,
@@ -247,12 +289,16 @@ class HierarchicalMetaFormer(nn.Module):
         )
         rates = linear_drop_path_rates(self.drop_path_rate, self.depths)
         for s, (depth, dim) in enumerate(zip(self.depths, self.dims)):
+            mixer, mixer_kwargs, mlp_ratio = self.stage_block(s)
+            stage_block = dict(
+                block, mixer=mixer, mixer_kwargs=mixer_kwargs, mlp_ratio=mlp_ratio
+            )
             x = HierarchicalMetaFormerStage(
                 depth=depth,
                 dim=dim,
                 downsample=s > 0,
                 drop_path_rates=tuple(rates[s]),
-                block=FrozenDict(block),
+                block=FrozenDict(stage_block),
                 name=f"stages_{s}",
             )(x, deterministic=deterministic)
 
