@@ -4,6 +4,7 @@ minute on a 2-core CPU.
 
   mixer-vit train --config experiments/configs/digits.py --workdir workdirs/digits
   mixer-vit train --config experiments/configs/digits.py:mixer --workdir workdirs/digits_mixer
+  mixer-vit train --config experiments/configs/digits.py:poolformer --workdir workdirs/digits_pf
 """
 
 import ml_collections
@@ -37,11 +38,32 @@ MODEL_PRESETS = {
             drop_path_rate=0.1,
         ),
     ),
+    # A 2-stage hierarchical MetaFormer (PoolFormer's backbone): a 3x3 stride-2 stem (a
+    # 4x4 grid), widths 32 then 64 (2x2 grid), one block each, one token mixer per stage
+    # (the base of the staged architecture search, experiments/search/*staged*.py). No
+    # layer-scale: PoolFormer's 1e-5 start mutes the mixers of a 2-block model for its first
+    # epochs (two models that differed only in a mixer had the same loss after 1 epoch).
+    "poolformer": (
+        "poolformer_s12",
+        dict(
+            depths=(1, 1),
+            dims=(32, 64),
+            stage_mixers=("pooling", "pooling"),
+            stage_mixer_kwargs=(dict(pool_size=3), dict(pool_size=3)),
+            stage_mlp_ratios=(4.0, 4.0),
+            patch_size=2,
+            stem_kernel_size=3,
+            stem_padding=1,
+            layer_scale_init=placeholder(float),  # None: no layer-scale
+            dropout_rate=0.0,
+            drop_path_rate=0.1,
+        ),
+    ),
 }
 
 
 def get_config(arg=None):
-    """arg: the model preset, "vit" (default) or "mixer"."""
+    """arg: the model preset, "vit" (default), "mixer" or "poolformer"."""
     preset = arg or "vit"
     if preset not in MODEL_PRESETS:
         raise UserError(

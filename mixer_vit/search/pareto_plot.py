@@ -1,10 +1,12 @@
 """``pareto.png``: each candidate's validation accuracy (at its furthest evaluation)
 against its forward GFLOPs per image (log x), the Pareto front drawn as a line; the
-candidates trained to the end are filled, the stopped ones hollow."""
+candidates trained to the end are filled, the stopped ones hollow; colours group the
+candidates (by mixer, or by the mixers of the stages of a staged space)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import matplotlib
 
@@ -17,21 +19,27 @@ from mixer_vit.search.candidates_table import furthest_records, pareto_front  # 
 PLOT_FILE = "pareto.png"
 
 
-def plot_pareto(history: list[dict], path: str, title: str = "") -> str:
-    """Writes the plot of ``history`` (history.jsonl records) to ``path``; returns it."""
+def _mixer(candidate: dict) -> str:
+    return candidate["mixer"]
+
+
+def plot_pareto(history: list[dict], path: str, title: str = "",
+                group: Callable[[dict], str] = _mixer) -> str:
+    """Writes the plot of ``history`` (history.jsonl records) to ``path``, one colour per
+    ``group(candidate)`` (default: the mixer); returns ``path``."""
     records = furthest_records(history)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    mixers = sorted({r["candidate"]["mixer"] for r in records})
-    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(mixers)}
-    for mixer in mixers:
+    groups = sorted({group(r["candidate"]) for r in records})
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(groups)}
+    for name in groups:
         for final in (True, False):
-            mine = [r for r in records if r["candidate"]["mixer"] == mixer and r["final"] == final]
+            mine = [r for r in records if group(r["candidate"]) == name and r["final"] == final]
             if not mine:
                 continue
             ax.scatter([r["gflops"] for r in mine], [100 * r["validation_accuracy"] for r in mine],
-                       s=28, color=colors[mixer] if final else "none",
-                       edgecolors=colors[mixer], label=mixer if final or not any(
-                           r["final"] for r in records if r["candidate"]["mixer"] == mixer)
+                       s=28, color=colors[name] if final else "none",
+                       edgecolors=colors[name], label=name if final or not any(
+                           r["final"] for r in records if group(r["candidate"]) == name)
                        else None)
     final_records = [r for r in records if r["final"]] or records
     points = [(r["gflops"], 100 * r["validation_accuracy"]) for r in final_records]
@@ -49,7 +57,7 @@ def plot_pareto(history: list[dict], path: str, title: str = "") -> str:
     ax.set_title(title or "architecture search")
     ax.grid(alpha=0.3, which="both")
     if records:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8 if len(groups) <= 8 else 6, ncol=1 if len(groups) <= 8 else 2)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -25,8 +25,9 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
     """results.md, pareto.png and best_configs/ of ``history``; returns results.md's path."""
     best = ranked(history)
     exported = [export_config(settings, r, workdir) for r in best[:EXPORTED]]
+    space = settings.space
     plot_pareto(history, os.path.join(workdir, PLOT_FILE),
-                title=f"{settings.strategy}, seed {settings.seed}")
+                title=f"{settings.strategy}, seed {settings.seed}", group=space.plot_group)
     records = furthest_records(history)
     finals = [r for r in records if r["final"]] or records
     front = {finals[i]["name"] for i in
@@ -45,18 +46,17 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
         "chose nothing. GFLOPs: forward, per image, as XLA counts them (a multiply-add is "
         "2 FLOPs). * = on the Pareto front of validation accuracy vs GFLOPs (pareto.png).",
         "",
-        "| rank | candidate | mixer | depth | width | mlp ratio | patch | heads | params | "
-        "GFLOPs |" + (" latency ms |" if latency else "") + " epochs | val % | test % |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if latency else "")
-        + "---:|---:|---:|",
+        "| rank | candidate | " + "".join(f"{h} | " for h, _ in space.table_columns())
+        + "params | GFLOPs |" + (" latency ms |" if latency else "") + " epochs | val % | test % |",
+        "|---:|---|" + "".join(f"{a}|" for _, a in space.table_columns()) + "---:|---:|"
+        + ("---:|" if latency else "") + "---:|---:|---:|",
     ]
     for i, r in enumerate(best[:TOP], 1):
-        c = r["candidate"]
         mark = " *" if r["name"] in front else ""
         lines.append(
-            f"| {i} | {r['name']}{mark} | {c['mixer']} | {c['depth']} | {c['width']} | "
-            f"{c['mlp_ratio']:g} | {c['patch_size']} | {c['heads'] or '-'} | "
-            f"{r['params']:,} | {r['gflops']:.4g} |"
+            f"| {i} | {r['name']}{mark} | "
+            + "".join(f"{cell} | " for cell in space.table_cells(r["candidate"]))
+            + f"{r['params']:,} | {r['gflops']:.4g} |"
             + (f" {r['latency_ms']:.3g} |" if latency else "")
             + f" {r['epochs']} | {_pct(r['validation_accuracy'])} | {_pct(r['test_accuracy'])} |"
         )

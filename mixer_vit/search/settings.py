@@ -4,13 +4,16 @@ The file defines ``get_config()`` returning an ``ml_collections.ConfigDict`` wit
 
 - ``train`` (str): the base training config, ``FILE.py[:ARG]`` as ``mixer-vit train
   --config`` takes it (relative: beside the search config, then from the current
-  directory); its model must be an isotropic MetaFormer (``vit_*``, ``mixer_*``, ...);
+  directory); its model must be an isotropic MetaFormer (``vit_*``, ``mixer_*``, ...),
+  or a hierarchical one (``poolformer_*``) for a staged space;
 - ``train_overrides`` (dict, optional): changes to it, nested like it (data set,
   splits, batch size, optimizer, ...);
 - ``space``: the choices per dimension, tuples: ``mixer`` (registered token mixers),
   ``depth``, ``width``, ``mlp_ratio``, ``patch_size``, ``heads`` (for the mixers that
   take ``num_heads``), and ``mixer_kwargs`` (optional: fixed hyper-parameters per mixer,
-  e.g. ``{"mlp": {"tokens_mlp_dim": 64}}``);
+  e.g. ``{"mlp": {"tokens_mlp_dim": 64}}``); with ``stages`` (an int) it is the staged
+  space over the hierarchical MetaFormer, every stage with its own mixer, depth, width,
+  MLP ratio and heads (staged_space.py);
 - ``constraints`` (optional): ``max_params`` (int), ``max_gflops`` (forward GFLOPs per
   image as XLA counts them), ``max_latency_ms`` (median forward time of a batch of
   ``latency_batch`` images on this machine); 0 is no limit;
@@ -41,6 +44,7 @@ from mixer_vit.errors import UserError
 from mixer_vit.experiment import config_overrides
 from mixer_vit.search.constraints import Constraints
 from mixer_vit.search.space import SearchSpace, space_from_config
+from mixer_vit.search.staged_space import StagedSearchSpace
 
 STRATEGIES = ("random_search", "regularized_evolution", "successive_halving")
 REQUIRED = ("train", "space", "strategy", "budget", "seed")
@@ -54,7 +58,7 @@ class SearchSettings:
     """A search config, checked; see the module doc for each field."""
 
     train: str
-    space: SearchSpace
+    space: SearchSpace | StagedSearchSpace
     strategy: str
     budget: int
     seed: int
@@ -170,7 +174,10 @@ def check_settings(s: SearchSettings, where: str) -> None:
 
 def train_config(s: SearchSettings):
     """The base training config with ``train_overrides`` applied (unknown keys are a
-    ``UserError``); the model must be an isotropic MetaFormer."""
+    ``UserError``); its model must be the one the space searches (an isotropic MetaFormer,
+    or a hierarchical one for a staged space: ``space.base_model_fields``), with every
+    field a candidate sets in its ``model.overrides`` (an exported candidate config
+    changes only keys the base config has)."""
     from mixer_vit.models.registry import model_fields
 
     path = s.train_config_path()
@@ -181,11 +188,18 @@ def train_config(s: SearchSettings):
         )
     config = load_config_file(path)
     config_overrides.check_against(config, s.train_overrides, "search config train_overrides")
-    needed = {"mixer", "mixer_kwargs", "depth", "embed_dim", "mlp_ratio", "patch_size"}
-    lacking = sorted(needed - set(model_fields(config.model.name)))
+    needed = s.space.base_model_fields
+    fields = set(model_fields(config.model.name))
+    lacking = [field for field in needed if field not in fields]
     if lacking:
         raise UserError(
-            f"search config: the base model {config.model.name} has no {lacking[0]}; the "
-            f"search needs an isotropic MetaFormer (vit_*, mixer_*, ...)"
+            f"search config: the base model {config.model.name} has no {lacking[0]}; this "
+            f"space needs {s.space.base_model_kind}"
+        )
+    unset = [field for field in needed if field not in config.model.overrides]
+    if unset:
+        raise UserError(
+            f"search config: the base config's model.overrides lacks {unset[0]}, which "
+            f"every candidate sets; add it to the base config {s.train}"
         )
     return config

@@ -16,7 +16,8 @@ one-line ``UserError``\\ s when the search config is read.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,61 @@ def takes_heads(mixer: str) -> bool:
     return any(f.name == HEADS_FIELD for f in _mixer_fields(mixer))
 
 
+# -- one block's mixer, width and heads (shared with the staged space) -------------------
+
+def head_choices(heads: tuple[int, ...], width: int) -> tuple[int, ...]:
+    """The ``heads`` choices that divide ``width``."""
+    return tuple(h for h in heads if width % h == 0)
+
+
+def heads_reason(heads: tuple[int, ...], c: Mapping[str, Any]) -> str | None:
+    """Why ``c["heads"]`` does not fit ``c["mixer"]`` and ``c["width"]``, or None."""
+    if takes_heads(c["mixer"]):
+        if c["heads"] not in head_choices(heads, c["width"]):
+            return f"heads {c['heads']!r} is not a choice dividing width {c['width']}"
+    elif c["heads"] is not None:
+        return f"mixer {c['mixer']} takes no heads, but heads is {c['heads']!r}"
+    return None
+
+
+def alternatives(choices: Mapping[str, tuple], heads: tuple[int, ...],
+                 c: Mapping[str, Any], dim: str) -> tuple:
+    """Values of ``dim`` other than ``c[dim]`` that keep ``c`` valid (the others fixed):
+    ``choices[dim]`` for a plain dimension; widths that the candidate's heads divide; the
+    head counts dividing the width (none for a mixer without heads). Any mixer keeps a
+    candidate valid: one with heads keeps the candidate's heads, or draws them."""
+    if dim == "heads":
+        allowed = head_choices(heads, c["width"]) if takes_heads(c["mixer"]) else ()
+    elif dim == "width" and c["heads"] is not None:
+        allowed = tuple(w for w in choices["width"] if w % c["heads"] == 0)
+    else:
+        allowed = choices[dim]
+    return tuple(v for v in allowed if v != c[dim])
+
+
+def follow_mixer(c: dict[str, Any], heads: tuple[int, ...], rng: np.random.Generator) -> None:
+    """After ``c["mixer"]`` changed: drop ``heads`` for a mixer without them, draw them
+    (among the divisors of the width) for one that gains them."""
+    if not takes_heads(c["mixer"]):
+        c["heads"] = None
+    elif c["heads"] is None:
+        c["heads"] = pick(rng, head_choices(heads, c["width"]))
+
+
+def block_mixer_kwargs(mixer_kwargs: Mapping[str, Mapping[str, Any]], mixer: str,
+                       heads: int | None) -> dict[str, Any]:
+    """The mixer's fixed hyper-parameters of the space, plus ``num_heads`` when set."""
+    kwargs = dict(mixer_kwargs.get(mixer, {}))
+    if heads is not None:
+        kwargs[HEADS_FIELD] = int(heads)
+    return kwargs
+
+
+def ratio_text(ratio: float) -> str:
+    """An MLP ratio as a folder-name part: 4.0 -> "4", 1.5 -> "1_5"."""
+    return f"{ratio:g}".replace(".", "_")
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchSpace:
     """The choices per dimension (tuples, in the config's order) and fixed per-mixer
@@ -51,10 +107,15 @@ class SearchSpace:
     heads: tuple[int, ...] = ()
     mixer_kwargs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
+    # model fields the base config's model needs (settings.train_config)
+    base_model_fields = ("mixer", "mixer_kwargs", "depth", "embed_dim", "mlp_ratio",
+                         "patch_size")
+    base_model_kind = "an isotropic MetaFormer (vit_*, mixer_*, ...)"
+
     # -- validity ----------------------------------------------------------------------
     def head_choices(self, width: int) -> tuple[int, ...]:
         """The ``heads`` choices that divide ``width``."""
-        return tuple(h for h in self.heads if width % h == 0)
+        return head_choices(self.heads, width)
 
     def invalid_reason(self, c: Mapping[str, Any]) -> str | None:
         """Why the candidate ``c`` is not in the space, or None when it is."""
@@ -63,18 +124,13 @@ class SearchSpace:
         for dim in DIMENSIONS[:-1]:
             if c[dim] not in getattr(self, dim):
                 return f"{dim} {c[dim]!r} is not one of {getattr(self, dim)}"
-        if takes_heads(c["mixer"]):
-            if c["heads"] not in self.head_choices(c["width"]):
-                return f"heads {c['heads']!r} is not a choice dividing width {c['width']}"
-        elif c["heads"] is not None:
-            return f"mixer {c['mixer']} takes no heads, but heads is {c['heads']!r}"
-        return None
+        return heads_reason(self.heads, c)
 
     # -- drawing ----------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         """A uniform draw of every dimension (heads among the divisors of the width)."""
-        c = {dim: _pick(rng, getattr(self, dim)) for dim in DIMENSIONS[:-1]}
-        c["heads"] = _pick(rng, self.head_choices(c["width"])) if takes_heads(c["mixer"]) else None
+        c = {dim: pick(rng, getattr(self, dim)) for dim in DIMENSIONS[:-1]}
+        c["heads"] = pick(rng, self.head_choices(c["width"])) if takes_heads(c["mixer"]) else None
         return c
 
     def mutable_dimensions(self, c: Mapping[str, Any]) -> list[str]:
@@ -89,44 +145,30 @@ class SearchSpace:
         dims = self.mutable_dimensions(c)
         if not dims:
             return None, None
-        dim = _pick(rng, dims)
+        dim = pick(rng, dims)
         child = dict(c)
-        child[dim] = _pick(rng, self._alternatives(c, dim))
+        child[dim] = pick(rng, self._alternatives(c, dim))
         if dim == "mixer":
-            if not takes_heads(child["mixer"]):
-                child["heads"] = None
-            elif child["heads"] is None:
-                child["heads"] = _pick(rng, self.head_choices(child["width"]))
+            follow_mixer(child, self.heads, rng)
         return child, dim
 
     def _alternatives(self, c: Mapping[str, Any], dim: str) -> tuple:
         """Values of ``dim`` other than ``c[dim]`` that keep ``c`` valid (the others fixed)."""
-        if dim == "heads":
-            choices = self.head_choices(c["width"]) if takes_heads(c["mixer"]) else ()
-        elif dim == "width" and c["heads"] is not None:
-            choices = tuple(w for w in self.width if w % c["heads"] == 0)
-        elif dim == "mixer" and c["heads"] is not None:
-            # a mixer with heads keeps the candidate's heads, so it is always allowed
-            choices = self.mixer
-        else:
-            choices = getattr(self, dim)
-        return tuple(v for v in choices if v != c[dim])
+        choices = {d: getattr(self, d) for d in DIMENSIONS[:-1]}
+        return alternatives(choices, self.heads, c, dim)
 
     # -- what a candidate stands for -----------------------------------------------------
     def name(self, c: Mapping[str, Any]) -> str:
         """A readable, unique folder name: ``attention-d2-w64-r4-p2-h2``."""
-        ratio = f"{c['mlp_ratio']:g}".replace(".", "_")
+        ratio = ratio_text(c["mlp_ratio"])
         heads = f"-h{c['heads']}" if c["heads"] is not None else ""
         return f"{c['mixer']}-d{c['depth']}-w{c['width']}-r{ratio}-p{c['patch_size']}{heads}"
 
     def model_overrides(self, c: Mapping[str, Any]) -> dict[str, Any]:
         """The ``model.overrides`` entries the candidate sets in the base config."""
-        kwargs = dict(self.mixer_kwargs.get(c["mixer"], {}))
-        if c["heads"] is not None:
-            kwargs[HEADS_FIELD] = int(c["heads"])
         return {
             "mixer": c["mixer"],
-            "mixer_kwargs": kwargs,
+            "mixer_kwargs": block_mixer_kwargs(self.mixer_kwargs, c["mixer"], c["heads"]),
             "depth": int(c["depth"]),
             "embed_dim": int(c["width"]),
             "mlp_ratio": float(c["mlp_ratio"]),
@@ -142,69 +184,115 @@ class SearchSpace:
                 total += per_width[w] if takes_heads(mixer) else 1
         return total * len(self.depth) * len(self.mlp_ratio) * len(self.patch_size)
 
+    def smallest_candidates(self) -> Iterator[dict[str, Any]]:
+        """The least depth, width and MLP ratio (fewest heads), for each mixer and patch
+        size: the constraints can be met only if one of these meets them."""
+        for mixer, patch in itertools.product(self.mixer, self.patch_size):
+            width = min(self.width)
+            heads = min(self.head_choices(width)) if takes_heads(mixer) else None
+            yield {"mixer": mixer, "depth": min(self.depth), "width": width,
+                   "mlp_ratio": min(self.mlp_ratio), "patch_size": patch, "heads": heads}
 
-def _pick(rng: np.random.Generator, choices):
+    # -- how results.md and pareto.png show a candidate ---------------------------------
+    def table_columns(self) -> list[tuple[str, str]]:
+        """(header, markdown alignment) of the candidate's columns in results.md."""
+        return [("mixer", "---"), ("depth", "---:"), ("width", "---:"),
+                ("mlp ratio", "---:"), ("patch", "---:"), ("heads", "---:")]
+
+    def table_cells(self, c: Mapping[str, Any]) -> list[str]:
+        return [c["mixer"], str(c["depth"]), str(c["width"]), f"{c['mlp_ratio']:g}",
+                str(c["patch_size"]), str(c["heads"] or "-")]
+
+    def plot_group(self, c: Mapping[str, Any]) -> str:
+        """The colour group of ``c`` in pareto.png: its mixer."""
+        return c["mixer"]
+
+
+def pick(rng: np.random.Generator, choices):
     """One of ``choices`` (a sequence), uniformly."""
     return choices[int(rng.integers(len(choices)))]
 
 
 # -- reading the space from a search config ----------------------------------------------
 
-def space_from_config(values: Mapping[str, Any], where: str) -> SearchSpace:
-    """The ``space`` of a search config, checked (one-line ``UserError`` otherwise)."""
-    from mixer_vit.layers.mixers import list_mixers
+def space_from_config(values: Mapping[str, Any], where: str):
+    """The ``space`` of a search config, checked (one-line ``UserError`` otherwise): a
+    ``StagedSearchSpace`` (staged_space.py) when it sets ``stages``, else a ``SearchSpace``."""
+    if "stages" in values:
+        from mixer_vit.search.staged_space import staged_space_from_config
 
+        return staged_space_from_config(values, where)
     values = dict(values)
-    known = set(DIMENSIONS) | {"mixer_kwargs"}
-    unknown = sorted(set(values) - known)
+    check_space_keys(values, DIMENSIONS, DIMENSIONS[:-1], where)
+    choices = {dim: parse_choices(values.get(dim, ()), dim, where) for dim in DIMENSIONS}
+    kwargs = parse_mixer_kwargs(values, where)
+    check_mixers(choices["mixer"], choices["width"], choices["heads"], kwargs, where)
+    return SearchSpace(**choices, mixer_kwargs=kwargs)
+
+
+def check_space_keys(values: Mapping[str, Any], dimensions: tuple[str, ...],
+                     required: tuple[str, ...], where: str) -> None:
+    """``UserError`` for a key of the space that is no dimension, or a required one missing."""
+    unknown = sorted(set(values) - set(dimensions) - {"mixer_kwargs"})
     if unknown:
         raise UserError(f"search config {where}: space has no dimension {unknown[0]}; "
-                        f"the dimensions are {', '.join(DIMENSIONS)} (and mixer_kwargs)")
-    for dim in DIMENSIONS[:-1]:
+                        f"the dimensions are {', '.join(dimensions)} (and mixer_kwargs)")
+    for dim in required:
         if dim not in values:
             raise UserError(f"search config {where}: space lacks {dim}; give its choices "
                             f"as a tuple")
-    choices: dict[str, tuple] = {}
-    for dim in DIMENSIONS:
-        raw = values.get(dim, ())
-        raw = (raw,) if isinstance(raw, (str, int, float)) else tuple(raw)
-        if dim != "heads" and not raw:
-            raise UserError(f"search config {where}: space.{dim} is empty; give at least "
-                            f"one choice")
-        if len(set(raw)) != len(raw):
-            raise UserError(f"search config {where}: space.{dim} {raw} repeats a choice")
-        choices[dim] = raw
-    for mixer in choices["mixer"]:
-        if mixer not in list_mixers():
-            raise UserError(f"search config {where}: unknown token mixer {mixer!r} in "
-                            f"space.mixer; registered mixers: {', '.join(list_mixers())}")
-    for dim in ("depth", "width", "patch_size", "heads"):
-        for v in choices[dim]:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise UserError(f"search config {where}: space.{dim} choice {v!r} is not "
-                                f"a positive integer")
-    for v in choices["mlp_ratio"]:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise UserError(f"search config {where}: space.mlp_ratio choice {v!r} is not "
-                            f"a positive number")
-    choices["mlp_ratio"] = tuple(float(v) for v in choices["mlp_ratio"])
-    kwargs = {k: dict(v) for k, v in dict(values.get("mixer_kwargs") or {}).items()}
-    space = SearchSpace(**choices, mixer_kwargs=kwargs)
-    _check_mixer_kwargs(space, where)
-    return space
 
 
-def _check_mixer_kwargs(space: SearchSpace, where: str) -> None:
+def parse_choices(raw: Any, dim: str, where: str, label: str | None = None) -> tuple:
+    """The choices of one dimension as a tuple, checked: not empty (but ``heads``), no
+    repeats, registered mixers, positive integers (positive numbers, as floats, for
+    ``mlp_ratio``). ``label`` names them in messages (default ``dim``, e.g. ``width[1]``)."""
     from mixer_vit.layers.mixers import list_mixers
 
-    for mixer in space.mixer_kwargs:  # kwargs of mixers not searched are allowed (unused)
+    label = label or dim
+    raw = (raw,) if isinstance(raw, (str, int, float)) else tuple(raw)
+    if dim != "heads" and not raw:
+        raise UserError(f"search config {where}: space.{label} is empty; give at least "
+                        f"one choice")
+    if len(set(raw)) != len(raw):
+        raise UserError(f"search config {where}: space.{label} {raw} repeats a choice")
+    for v in raw:
+        if dim == "mixer":
+            if v not in list_mixers():
+                raise UserError(f"search config {where}: unknown token mixer {v!r} in "
+                                f"space.{label}; registered mixers: {', '.join(list_mixers())}")
+        elif dim == "mlp_ratio":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                raise UserError(f"search config {where}: space.{label} choice {v!r} is not "
+                                f"a positive number")
+        elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise UserError(f"search config {where}: space.{label} choice {v!r} is not "
+                            f"a positive integer")
+    return tuple(float(v) for v in raw) if dim == "mlp_ratio" else raw
+
+
+def parse_mixer_kwargs(values: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """``space.mixer_kwargs`` as plain dicts; ``UserError`` for an unknown mixer in it
+    (kwargs of registered mixers that are not searched are allowed, and unused)."""
+    from mixer_vit.layers.mixers import list_mixers
+
+    kwargs = {k: dict(v) for k, v in dict(values.get("mixer_kwargs") or {}).items()}
+    for mixer in kwargs:
         if mixer not in list_mixers():
             raise UserError(f"search config {where}: space.mixer_kwargs names unknown token "
                             f"mixer {mixer!r}; registered mixers: {', '.join(list_mixers())}")
-    for mixer in space.mixer:
+    return kwargs
+
+
+def check_mixers(mixers: tuple[str, ...], widths: tuple[int, ...], heads: tuple[int, ...],
+                 mixer_kwargs: Mapping[str, Mapping[str, Any]], where: str) -> None:
+    """``UserError`` unless every mixer gets exactly the hyper-parameters it needs from
+    ``mixer_kwargs`` (``num_heads`` from ``heads``) and, for a mixer with heads, some
+    head count divides each of ``widths``."""
+    for mixer in mixers:
         fields = _mixer_fields(mixer)
         names = {f.name for f in fields}
-        given = dict(space.mixer_kwargs.get(mixer, {}))
+        given = dict(mixer_kwargs.get(mixer, {}))
         bad = sorted(set(given) - names | ({HEADS_FIELD} & set(given)))
         if bad:
             raise UserError(f"search config {where}: space.mixer_kwargs.{mixer} sets "
@@ -217,11 +305,11 @@ def _check_mixer_kwargs(space: SearchSpace, where: str) -> None:
             raise UserError(f"search config {where}: mixer {mixer} needs {required[0]}; set "
                             f"space.mixer_kwargs = {{'{mixer}': {{'{required[0]}': ...}}}}")
         if HEADS_FIELD in names:
-            if not space.heads:
+            if not heads:
                 raise UserError(f"search config {where}: mixer {mixer} takes num_heads but "
                                 f"space.heads is empty; give head counts, e.g. (1, 2, 4)")
-            for w in space.width:
-                if not space.head_choices(w):
+            for w in widths:
+                if not head_choices(heads, w):
                     raise UserError(f"search config {where}: no choice of space.heads "
-                                    f"{space.heads} divides width {w}; add a divisor or drop "
+                                    f"{heads} divides width {w}; add a divisor or drop "
                                     f"the width")

@@ -5,7 +5,6 @@ all (a one-line ``UserError`` otherwise)."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -13,12 +12,13 @@ import numpy as np
 
 from mixer_vit.errors import UserError
 from mixer_vit.search.constraints import Constraints, CostTable
-from mixer_vit.search.space import SearchSpace, takes_heads
+from mixer_vit.search.space import SearchSpace
 
 
 @dataclasses.dataclass
 class Proposer:
-    """Valid candidates of ``space`` within ``constraints`` (costs from ``costs``)."""
+    """Valid candidates of ``space`` (a ``SearchSpace`` or a ``StagedSearchSpace``)
+    within ``constraints`` (costs from ``costs``)."""
 
     space: SearchSpace
     constraints: Constraints
@@ -65,16 +65,12 @@ class Proposer:
 
     def check_feasible(self) -> None:
         """``UserError`` when a parameter or FLOPs limit is below every smallest model
-        (least depth, width and MLP ratio; each mixer and patch size)."""
+        of the space (``space.smallest_candidates()``: least depth, width and MLP ratio;
+        each mixer and patch size)."""
         if not (self.constraints.max_params or self.constraints.max_gflops):
             return
         best = None
-        for mixer, patch in itertools.product(self.space.mixer, self.space.patch_size):
-            width = min(self.space.width)
-            heads = min(self.space.head_choices(width)) if takes_heads(mixer) else None
-            candidate = {"mixer": mixer, "depth": min(self.space.depth), "width": width,
-                         "mlp_ratio": min(self.space.mlp_ratio), "patch_size": patch,
-                         "heads": heads}
+        for candidate in self.space.smallest_candidates():
             name = self.space.name(candidate)
             cost = self.costs.cost(name, candidate)
             limited = {k: v for k, v in cost.items() if k != "latency_ms"}
