@@ -1,7 +1,10 @@
-"""Architecture search over the isotropic MetaFormer (``mixer-vit search``).
+"""Architecture search over the isotropic MetaFormer and, stage by stage, the
+hierarchical one (``mixer-vit search``).
 
 A search config (``experiments/search/*.py``, settings.py) declares the space (token
-mixer, depth, width, MLP ratio, patch size, heads: space.py), the constraints (params,
+mixer, depth, width, MLP ratio, patch size, heads: space.py; or, with ``stages``, each
+stage's mixer, depth, width, MLP ratio and heads plus the stem's patch size:
+staged_space.py), the constraints (params,
 FLOPs, latency: constraints.py), the training of a candidate (a base config plus
 overrides: candidate_training.py), a strategy (strategies/: random search, regularized
 evolution, successive halving), a budget and a seed. loop.py runs it resumably into a
