@@ -3,8 +3,8 @@ a trial's epochs in ``WORKDIR/candidates/NAME`` (a ``mixer-vit train`` workdir).
 
 The candidate's config is the search's base config (with ``train_overrides``) whose
 ``model.overrides`` take the candidate's mixer, depth, width, MLP ratio, patch size and
-heads (space.py; per stage for a staged space, staged_space.py), with ``train.num_epochs`` the strategy's full length and the search's
-seed. A trial to fewer epochs (a successive-halving rung) stops the same run early with
+heads (space.py; per stage for a staged space, staged_space.py), with
+``train.num_epochs`` the strategy's full length and the search's seed. A trial to fewer epochs (a successive-halving rung) stops the same run early with
 ``train.halt_after_steps`` after a checkpoint, and the next rung resumes it; the
 validation accuracy at the rung's last step is read from the run's metrics.jsonl. Only a
 run trained to its end evaluates the test split.
