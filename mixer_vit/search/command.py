@@ -3,7 +3,8 @@ dispatches here).
 
 Reads and checks the search config (settings.py), then runs the search in ``DIR``
 (loop.py) with a progress bar over its trials, each candidate an ordinary training run
-in ``DIR/candidates/NAME``; after every trial, and at the end, writes ``DIR/results.md``,
+in ``DIR/candidates/NAME``, after the config's hand-designed references (references.py,
+``DIR/references/LABEL``); after every reference and trial, and at the end, writes ``DIR/results.md``,
 ``DIR/pareto.png`` and ``DIR/best_configs/``. Rerunning the command resumes the search
 where it stopped, with the same proposals and results.
 """
@@ -38,14 +39,18 @@ def split_name(argv: Sequence[str]) -> tuple[str | None, list[str]]:
 
 
 def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
-                measure_cost=None) -> int:
+                measure_cost=None, train_reference=None, measure_reference=None) -> int:
     """Runs the search and writes its results; ``evaluate`` / ``measure_cost`` replace
-    the candidate training and cost measurement (loop.py's signatures; tests)."""
+    the candidate training and cost measurement (loop.py's signatures),
+    ``train_reference`` / ``measure_reference`` the references' (references.py; tests)."""
     from tqdm import tqdm
 
     from mixer_vit.search import candidate_training, settings as search_settings
     from mixer_vit.search.history import read_history
     from mixer_vit.search.loop import run_search, total_trials
+    from mixer_vit.search.references import (check_reference_patches,
+                                             reference_cost_function, reference_trainer,
+                                             run_references)
     from mixer_vit.search.report import write_results
 
     if not config_path:
@@ -60,6 +65,20 @@ def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
         candidate_training.check_patch_sizes(settings, base)
         measure_cost = candidate_training.cost_function(base, settings)
     evaluate = evaluate or candidate_training.evaluator(base, settings, fv.workdir)
+    if measure_reference is None:
+        check_reference_patches(settings, base)
+        measure_reference = reference_cost_function(base, settings)
+    train_reference = train_reference or reference_trainer(base, settings, fv.workdir)
+
+    def reference_done(record):
+        tqdm.write(f"reference {record['label']}: val {record['validation_accuracy']:.3f}, "
+                   f"{record['gflops']:.4g} GFLOPs")
+        write_results(settings, read_history(fv.workdir), fv.workdir, config_path)
+
+    def references():
+        run_references(settings, fv.workdir, train_reference, measure_reference,
+                       on_record=reference_done)
+
     total = total_trials(settings)
     bar = tqdm(total=total, initial=min(len(read_history(fv.workdir)), total),
                desc="search trials", unit="trial", dynamic_ncols=True)
@@ -71,7 +90,8 @@ def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
         write_results(settings, read_history(fv.workdir), fv.workdir, config_path)
 
     try:
-        history = run_search(settings, fv.workdir, evaluate, measure_cost, on_record=progress)
+        history = run_search(settings, fv.workdir, evaluate, measure_cost, on_record=progress,
+                             before_trials=references)
     finally:
         bar.close()
     path = write_results(settings, history, fv.workdir, config_path)

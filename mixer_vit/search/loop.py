@@ -35,6 +35,7 @@ def run_search(
     measure_cost: CostFunction,
     *,
     on_record: Callable[[dict], None] = lambda record: None,
+    before_trials: Callable[[], object] = lambda: None,
 ) -> list[dict]:
     """Brings the search in ``workdir`` to its end; returns the history.
 
@@ -42,6 +43,8 @@ def run_search(
     ``{"validation_accuracy": float, "test_accuracy": float | None}`` (test only for a
     final trial); ``measure_cost(candidate)`` returns its ``{"params", "gflops"[,
     "latency_ms"]}``. ``on_record`` is called with each new record (progress).
+    ``before_trials()`` runs once the search's checks passed, before its first trial
+    (the hand-designed references, references.py); it sees nothing of the history.
     """
     os.makedirs(workdir, exist_ok=True)
     history_file.check_identity(workdir, settings.identity())
@@ -49,6 +52,7 @@ def run_search(
     costs = CostTable(workdir, measure_cost)
     proposer = Proposer(settings.space, settings.constraints, costs, settings.max_samples)
     proposer.check_feasible()
+    before_trials()
     strategy = make_strategy(settings)
     while True:
         step = len(records)

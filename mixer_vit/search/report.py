@@ -1,6 +1,8 @@
 """``results.md``: the search's settings, the best candidates (ranked by validation
 accuracy at their furthest evaluation; test accuracy shown, never used to rank), the
-command that trains each exported config, and the strategy's bookkeeping."""
+hand-designed references with the verdict on the best candidate against their front
+(references.py), the command that trains each exported config, and the strategy's
+bookkeeping."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 from mixer_vit.search.candidates_table import furthest_records, pareto_front, ranked
 from mixer_vit.search.export import export_config, train_command
 from mixer_vit.search.pareto_plot import PLOT_FILE, plot_pareto
+from mixer_vit.search.references import front_verdict, read_references, verdict_line
 from mixer_vit.search.settings import SearchSettings
 
 RESULTS_FILE = "results.md"
@@ -26,8 +29,12 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
     best = ranked(history)
     exported = [export_config(settings, r, workdir) for r in best[:EXPORTED]]
     space = settings.space
+    labels = [ref.label for ref in settings.references]
+    refs = sorted((r for r in read_references(workdir) if r["label"] in labels),
+                  key=lambda r: labels.index(r["label"]))
     plot_pareto(history, os.path.join(workdir, PLOT_FILE),
-                title=f"{settings.strategy}, seed {settings.seed}", group=space.plot_group)
+                title=f"{settings.strategy}, seed {settings.seed}", group=space.plot_group,
+                references=refs)
     records = furthest_records(history)
     finals = [r for r in records if r["final"]] or records
     front = {finals[i]["name"] for i in
@@ -60,6 +67,8 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
             + (f" {r['latency_ms']:.3g} |" if latency else "")
             + f" {r['epochs']} | {_pct(r['validation_accuracy'])} | {_pct(r['test_accuracy'])} |"
         )
+    if settings.references:
+        lines += [""] + reference_lines(settings, refs, best, records)
     lines += ["", "Train an exported candidate (best first):", "", "```"]
     lines += [train_command(path) for path in exported]
     lines += ["```", ""]
@@ -67,3 +76,35 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
+
+
+def reference_lines(settings: SearchSettings, refs: list[dict], best: list[dict],
+                    records: list[dict]) -> list[str]:
+    """The "Hand-designed references" section: their table and the verdict."""
+    finals = [r for r in records if r["final"]]
+    lines = [
+        "## Hand-designed references",
+        "",
+        f"Trained before the search's trials exactly as a candidate trained to the end "
+        f"({settings.full_epochs} epochs, the base config and train_overrides, seed "
+        f"{settings.seed}; `references/LABEL`), and kept out of the history: no strategy "
+        f"saw them. A candidate is behind the references' front when some reference has at "
+        f"most its GFLOPs and a higher validation accuracy, else on or beyond it (pareto.png: "
+        f"black crosses, their front dashed).",
+        "",
+        "| reference | description | params | GFLOPs | val % | test % |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in refs:
+        lines.append(f"| {r['label']} | {r['description']} | {r['params']:,} | "
+                     f"{r['gflops']:.4g} | {_pct(r['validation_accuracy'])} | "
+                     f"{_pct(r['test_accuracy'])} |")
+    missing = len(settings.references) - len(refs)
+    if missing:
+        lines += ["", f"{missing} of {len(settings.references)} references not trained yet."]
+    lines += ["", verdict_line(best[0] if best else None, refs)]
+    if refs and finals:
+        on = sum(front_verdict(r, refs).on_or_beyond for r in finals)
+        lines += ["", f"{on} of the {len(finals)} candidates trained to the end are on or "
+                      f"beyond the references' front."]
+    return lines

@@ -27,7 +27,10 @@ The file defines ``get_config()`` returning an ``ml_collections.ConfigDict`` wit
   first rung (successive halving);
 - ``seed`` (int): every random draw and every candidate's training seed;
 - ``max_samples`` (int, default 200): draws tried for a candidate that meets the
-  constraints before the constraints are declared impossible.
+  constraints before the constraints are declared impossible;
+- ``references`` (optional): hand-designed models, ``{label: candidate}`` in the space's
+  format (plus an optional ``mixer_kwargs``), trained beside the search and compared with
+  its front (references.py).
 
 Everything is checked before anything trains: an unknown key, a missing one or a bad
 value is a one-line ``UserError``.
@@ -43,13 +46,15 @@ from mixer_vit.config_file import load_config_file, split_config_spec
 from mixer_vit.errors import UserError
 from mixer_vit.experiment import config_overrides
 from mixer_vit.search.constraints import Constraints
+from mixer_vit.search.references import Reference, references_from_config
 from mixer_vit.search.space import SearchSpace, space_from_config
 from mixer_vit.search.staged_space import StagedSearchSpace
 
 STRATEGIES = ("random_search", "regularized_evolution", "successive_halving")
 REQUIRED = ("train", "space", "strategy", "budget", "seed")
 KNOWN = REQUIRED + (
-    "train_overrides", "constraints", "epochs", "evolution", "halving", "max_samples"
+    "train_overrides", "constraints", "epochs", "evolution", "halving", "max_samples",
+    "references",
 )
 
 
@@ -71,6 +76,7 @@ class SearchSettings:
     max_epochs: int = 4
     eta: int = 2
     max_samples: int = 200
+    references: tuple[Reference, ...] = ()
     config_dir: str = ""
 
     @property
@@ -88,9 +94,11 @@ class SearchSettings:
         return path if arg is None else f"{path}:{arg}"
 
     def identity(self) -> dict[str, Any]:
-        """What fixes the search's results: a workdir resumes only under these."""
+        """What fixes the search's results: a workdir resumes only under these. The
+        references are none of it: they change no trial (references.py checks them)."""
         fields = dataclasses.asdict(self)
         fields.pop("config_dir")
+        fields.pop("references")
         fields["train"] = self.train_config_path()
         return fields
 
@@ -121,9 +129,10 @@ def load_settings(path: str, strategy: str | None = None, seed: int | None = Non
         if bad:
             raise UserError(f"search config {path}: {where} has no key {bad[0]}; its keys "
                             f"are {', '.join(keys)}")
+    space = space_from_config(values["space"], path)
     settings = SearchSettings(
         train=str(values["train"]),
-        space=space_from_config(values["space"], path),
+        space=space,
         strategy=str(strategy or values["strategy"]),
         budget=values["budget"],
         seed=values["seed"] if seed is None else seed,
@@ -131,6 +140,7 @@ def load_settings(path: str, strategy: str | None = None, seed: int | None = Non
         constraints=Constraints.from_config(values.get("constraints") or {}, path),
         epochs=values.get("epochs", 1),
         max_samples=values.get("max_samples", 200),
+        references=references_from_config(values.get("references") or {}, space, path),
         config_dir=os.path.dirname(os.path.abspath(path)),
         **evolution,
         **halving,
