@@ -343,3 +343,36 @@ def test_real_digits_search_with_a_reference(digits_data_dir, tmp_path):
     results = _read(workdir, "results.md")
     assert "| pool_d2 | pooling-d2-w16-r2-p4 |" in results and "Verdict: the best" in results
     assert os.path.getsize(os.path.join(workdir, "pareto.png")) > 5000
+
+
+# -- the Fashion-MNIST searches' references ------------------------------------------------
+
+def test_fashion_mnist_references_are_the_token_mixers_models():
+    """Each reference's model equals the token_mixers arm of the same name, built the
+    experiment's way (its config argument, base overrides, then the arm's overrides)."""
+    from mixer_vit.config_file import load_config_file
+    from mixer_vit.search.candidate_training import candidate_config
+    from mixer_vit.search.references import reference_settings
+    from mixer_vit.search.settings import load_settings
+
+    experiment = load_config_file(os.path.join(REPO, "experiments", "token_mixers.py"))
+    s = load_settings(os.path.join(REPO, "experiments", "search", "fashion_mnist.py"))
+    refs = {r.label: r for r in s.references}
+    assert sorted(refs) == sorted(experiment.arms)
+    base = load_config_file(os.path.join(CONFIGS, "digits_mixer.py:identity"))
+    fields = ("mixer", "mixer_kwargs", "depth", "embed_dim", "mlp_ratio", "patch_size")
+    for arm, change in experiment.arms.items():
+        spec = change.get("config", experiment.base_config)
+        expected = load_config_file(os.path.join(CONFIGS, spec)).model.overrides
+        expected.update(experiment.base_overrides.model.overrides)
+        if "model" in change:
+            expected.update(change.model.overrides)
+        ref = refs[arm]
+        got = candidate_config(base, reference_settings(s, ref), ref.candidate).model.overrides
+        assert {f: got[f] for f in fields} == {f: expected[f] for f in fields}, arm
+
+    staged = load_settings(os.path.join(REPO, "experiments", "search",
+                                        "fashion_mnist_staged.py"))
+    assert [r.label for r in staged.references] == ["attention", "conv_attention",
+                                                    "poolformer"]
+    assert all(staged.space.invalid_reason(r.candidate) is None for r in staged.references)

@@ -20,11 +20,50 @@ Cost, measured on a 2-core CPU shared with two other training runs: 85 s per can
 (2 random candidates, dwconv-d2-w96 and identity-d4-w64: 2 min 50 s with start-up,
 cost analysis and compilation; 63% and 48% validation accuracy after 3 epochs), so
 20 trials x 85 s = 28 min per search and 4 searches = 1 h 55 min; less on an idle CPU.
+
+References: the seven hand-designed MetaFormers of experiments I
+(``experiments/token_mixers.py``: width 64, 4 blocks, 4x4 patches; attention with 2
+heads and MLP ratio 4; the token-mixing MLP with tokens_mlp_dim 160 and ratio 4;
+fourier, pooling, dwconv (3x3, no pointwise), identity and the frozen random matrix with
+ratio 6) train first, in this search's own proxy setting (3 epochs on 9,000 images, this
+file's optimizer and seed; token_mixers' own setting is 8 epochs on 12,000 images, so its
+results table does not compare), into ``WORKDIR/references/LABEL``; results.md compares
+the best candidate with their front (mixer_vit/search/references.py). Their costs, as
+measured for the search: 202k-207k params, 0.0200-0.0230 GFLOPs (identity 0.01999,
+dwconv 0.0202, pooling 0.0201, random 0.0212, mlp 0.0217, attention 0.0225, fourier
+0.0230): at or just above max_gflops 0.02, so a candidate under the limit is behind
+their front only where a reference at no more GFLOPs (in practice identity) is more
+accurate, and the telling result is which references it dominates (fewer GFLOPs and
+higher accuracy). Cost: 7 more trainings per search, each about a candidate's at the
+top of the FLOPs range (estimated 40-85 s on a shared 2-core CPU, not measured): about
+5-10 min per search, 20-40 min for the 4 searches.
 """
 
 import ml_collections
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (0..1 scale)
+
+
+def _token_mixers_model(mixer: str, mlp_ratio: float, heads=None, **mixer_kwargs) -> dict:
+    """An arm of experiments/token_mixers.py: width 64, 4 blocks, 4x4 patches."""
+    model = {"mixer": mixer, "depth": 4, "width": 64, "mlp_ratio": mlp_ratio,
+             "patch_size": 4, "heads": heads}
+    if mixer_kwargs:
+        model["mixer_kwargs"] = {mixer: mixer_kwargs}
+    return model
+
+
+# The hand-designed MetaFormers of experiments/token_mixers.py (experiments I), trained
+# here in the search's own proxy setting beside the candidates.
+TOKEN_MIXERS_REFERENCES = {
+    "attention": _token_mixers_model("attention", 4.0, heads=2),
+    "mlp": _token_mixers_model("mlp", 4.0, tokens_mlp_dim=160),
+    "fourier": _token_mixers_model("fourier", 6.0),
+    "pooling": _token_mixers_model("pooling", 6.0),
+    "dwconv": _token_mixers_model("dwconv", 6.0, kernel_size=3, pointwise=False),
+    "identity": _token_mixers_model("identity", 6.0),
+    "random": _token_mixers_model("random", 6.0),
+}
 
 
 def get_config():
@@ -62,4 +101,5 @@ def get_config():
     config.halving = {"min_epochs": 1, "max_epochs": 4, "eta": 2}
     config.budget = 20
     config.seed = 0
+    config.references = TOKEN_MIXERS_REFERENCES
     return config

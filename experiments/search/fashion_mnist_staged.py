@@ -34,11 +34,47 @@ candidates of seed 0 took 20-40 s each, 32 s on average (3 epochs, validation an
 6 s of start-up before the first), so 20 trials take about 11 minutes per search and
 the 4 searches (2 strategies x 2 seeds) about 45 minutes; the hierarchical model's
 small grids make a candidate cheaper than the isotropic search's (85 s).
+
+References (mixer_vit/search/references.py): three hand-designed two-stage models train
+first, in this search's own setting, into ``WORKDIR/references/LABEL``, and results.md
+compares the best candidate with their front: ``poolformer`` (pooling, pooling),
+``attention`` (attention, attention) and ``conv_attention`` (3x3 depthwise conv, then
+attention: the CAFormer pattern), each with PoolFormer's proportions (widths 48 then 96,
+2 blocks per stage, MLP ratio 4, stem stride 4, 24-wide heads). They are points of the
+space itself; as measured for the search, 232k params / 0.0098 GFLOPs (poolformer),
+325k / 0.0151 (attention) and 307k / 0.0124 (conv_attention): the two with attention
+lie just over max_params 300k, which a reference may. Cost: 3 more trainings per search,
+each about a candidate's (estimated 20-40 s on a shared 2-core CPU, not measured): 1-2
+minutes per search. The isotropic MetaFormers of experiments I (``token_mixers.py``)
+cannot be built on this hierarchical base; the isotropic search
+(``experiments/search/fashion_mnist.py``) trains them as its references in the same
+proxy setting (the same data, train_overrides, epochs and seed; only the model
+differs), so its ``references.jsonl`` at the same seed compares with this search's
+candidates as well.
 """
 
 import ml_collections
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (0..1 scale)
+
+
+def _two_stage_model(first: str, second: str) -> dict:
+    """PoolFormer's proportions on two stages: widths 48 then 96 (doubling), 2 blocks
+    each, MLP ratio 4, a stride-4 stem; attention with 24-wide heads (2, then 4)."""
+    return {"patch_size": 4, "stages": [
+        {"mixer": mixer, "depth": 2, "width": width, "mlp_ratio": 4.0,
+         "heads": width // 24 if mixer == "attention" else None}
+        for mixer, width in ((first, 48), (second, 96))]}
+
+
+# Hand-designed hierarchical MetaFormers, trained in the search's own setting beside the
+# candidates: PoolFormer's all-pooling, the same with attention throughout, and the
+# CAFormer pattern (convolution early, attention late) that the search asks about.
+STAGED_REFERENCES = {
+    "poolformer": _two_stage_model("pooling", "pooling"),
+    "attention": _two_stage_model("attention", "attention"),
+    "conv_attention": _two_stage_model("dwconv", "attention"),
+}
 
 
 def get_config():
@@ -77,4 +113,5 @@ def get_config():
     config.halving = {"min_epochs": 1, "max_epochs": 4, "eta": 2}
     config.budget = 20
     config.seed = 0
+    config.references = STAGED_REFERENCES
     return config
