@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -238,7 +239,8 @@ def test_reference_records_results_and_verdict(fake_searches):
     assert f"| mlp160 | {mlp['description']} | {mlp['params']:,} |" in results
     best = ranked(read_history(with_refs))[0]
     assert verdict_line(best, records) in results
-    # attn (depth 6, width 48) beats every candidate of the 6000-param space, at more FLOPs
+    # attn (depth 6, width 48) is more accurate than every candidate of the 6000-param
+    # space but at more FLOPs; mlp160 and pool, cheaper than the best, are less accurate
     assert front_verdict(best, records).ahead == ()
     assert "## Hand-designed references" not in _read(fake_searches[2], "results.md")
 
@@ -266,8 +268,6 @@ def test_rerun_skips_finished_references_and_a_killed_one_resumes(fake_searches)
 
     # a finished search without references gains them: trained, no trial again
     late = FakeRun()
-    import shutil
-
     shutil.copytree(plain, str(tmp / "late"))
     assert late.run(config, str(tmp / "late")) == 0
     assert late.events == [("reference", label) for label in REFERENCES]

@@ -8,7 +8,9 @@ staged_space.py), the constraints (params,
 FLOPs, latency: constraints.py), the training of a candidate (a base config plus
 overrides: candidate_training.py), a strategy (strategies/: random search, regularized
 evolution, successive halving), a budget and a seed. loop.py runs it resumably into a
-workdir (``history.jsonl``); report.py and pareto_plot.py write the results.
+workdir (``history.jsonl``), after the hand-designed reference models the config names
+(references.py: trained in the same setting, kept out of the history, compared with the
+search's best); report.py and pareto_plot.py write the results.
 compound_scaling.py scales a base model EfficientNet's way (depth, width, resolution by
 alpha^phi, beta^phi, gamma^phi) and finds the FLOPs-matched single-axis models
 (experiments/compound_grid.py, experiments/compound_scaling.py).

@@ -4,9 +4,9 @@ dispatches here).
 Reads and checks the search config (settings.py), then runs the search in ``DIR``
 (loop.py) with a progress bar over its trials, each candidate an ordinary training run
 in ``DIR/candidates/NAME``, after the config's hand-designed references (references.py,
-``DIR/references/LABEL``); after every reference and trial, and at the end, writes ``DIR/results.md``,
-``DIR/pareto.png`` and ``DIR/best_configs/``. Rerunning the command resumes the search
-where it stopped, with the same proposals and results.
+``DIR/references/LABEL``); after every reference and trial, and at the end, writes
+``DIR/results.md``, ``DIR/pareto.png`` and ``DIR/best_configs/``. Rerunning the command
+resumes the search where it stopped, with the same proposals and results.
 """
 
 from __future__ import annotations
