@@ -2,7 +2,7 @@
 (PoolFormer's backbone) whose stages each choose their own token mixer, depth, width, MLP
 ratio and heads, with the stem's patch size (stride) searched too: do conv-like mixers
 win early and attention late (the MetaFormer-baselines / CAFormer pattern)? The same
-data, training, constraints and budget as the isotropic search
+data, training and budget as the isotropic search
 (``experiments/search/fashion_mnist.py``), so the two compare.
 
   mixer-vit prepare fashion_mnist                    # once
@@ -27,7 +27,7 @@ isotropic search's six mixers).
 Space: 6 mixers per stage, depth 1-3 per stage, widths 32/48/64 then 64/96/128, MLP
 ratio 2 or 4, heads 2 or 4 (dividing the stage's width), patch 2 or 4:
 (21 mixer-width-heads blocks x 3 depths x 2 ratios)^2 x 2 patch sizes = 31,752 candidates
-(at most 300k params and 0.02 forward GFLOPs).
+(at most 350k params and 0.02 forward GFLOPs).
 
 Cost, measured on a 2-core CPU shared with another training run (load ~3): the first 6
 candidates of seed 0 took 20-40 s each, 32 s on average (3 epochs, validation and test,
@@ -42,8 +42,9 @@ compares the best candidate with their front: ``poolformer`` (pooling, pooling),
 attention: the CAFormer pattern), each with PoolFormer's proportions (widths 48 then 96,
 2 blocks per stage, MLP ratio 4, stem stride 4, 24-wide heads). They are points of the
 space itself; as measured for the search, 232k params / 0.0098 GFLOPs (poolformer),
-325k / 0.0151 (attention) and 307k / 0.0124 (conv_attention): the two with attention
-lie just over max_params 300k, which a reference may. Cost: 3 more trainings per search,
+325k / 0.0151 (attention) and 307k / 0.0124 (conv_attention): max_params is 350k (the
+isotropic search's 300k would leave out the two with attention), so all three lie
+within the limits. Cost: 3 more trainings per search,
 each about a candidate's (estimated 20-40 s on a shared 2-core CPU, not measured): 1-2
 minutes per search. The isotropic MetaFormers of experiments I (``token_mixers.py``)
 cannot be built on this hierarchical base; the isotropic search
@@ -106,7 +107,7 @@ def get_config():
             "dwconv": {"kernel_size": 3, "pointwise": False},
         },
     }
-    config.constraints = {"max_params": 300_000, "max_gflops": 0.02}
+    config.constraints = {"max_params": 350_000, "max_gflops": 0.02}
     config.strategy = "regularized_evolution"
     config.epochs = 3
     config.evolution = {"population": 6, "sample_size": 3}
