@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
@@ -86,14 +87,37 @@ def _pm(stats: dict, scale: float = 1.0, digits: int = 2) -> str:
 
 
 def _distinguishing(results: dict) -> dict[str, str]:
-    """arm -> the overrides in which arms differ (what the arm *is*), as text."""
+    """arm -> the overrides in which it differs from the other arms (what the arm *is*),
+    as text.
+
+    A key whose value in the first arm (the experiment's reference, e.g. an ablation's
+    full recipe) is shared by more than half of the arms is shown only for the arms that
+    change it; any other varying key is shown for every arm that sets it. An arm with
+    nothing to show is "(the shared setting)".
+    """
     arms = results["arms"]
     merged = {arm: {"config": a["config"], **a["overrides"]} for arm, a in arms.items()}
     keys = sorted({k for o in merged.values() for k in o})
-    varying = [k for k in keys if len({json.dumps(o.get(k)) for o in merged.values()}) > 1]
-    return {
-        arm: ", ".join(f"{k}={o[k]}" for k in varying if k in o) for arm, o in merged.items()
-    }
+    shown: dict[str, list[str]] = {arm: [] for arm in merged}
+    for key in keys:
+        values = {arm: json.dumps(o.get(key)) for arm, o in merged.items()}
+        counts = collections.Counter(values.values())
+        if len(counts) == 1:
+            continue
+        default = next(iter(values.values()))
+        shared = 2 * counts[default] > len(values)
+        for arm, o in merged.items():
+            if key in o and (not shared or values[arm] != default):
+                shown[arm].append(f"{key}={_override_text(o[key])}")
+    return {arm: (", ".join(parts) or "(the shared setting)").replace("|", "\\|")
+            for arm, parts in shown.items()}
+
+
+def _override_text(value) -> str:
+    """An override value as the experiment file writes it (JSON's lists as tuples)."""
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_override_text(v) for v in value) + ")"
+    return str(value)
 
 
 def _params_text(stats: dict) -> str:
