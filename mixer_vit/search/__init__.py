@@ -7,7 +7,7 @@ stage's mixer, depth, width, MLP ratio and heads plus the stem's patch size:
 staged_space.py), the constraints (params,
 FLOPs, latency: constraints.py), the training of a candidate (a base config plus
 overrides: candidate_training.py), a strategy (strategies/: random search, regularized
-evolution, successive halving), a budget and a seed. loop.py runs it resumably into a
+evolution, successive halving, Hyperband), a budget and a seed. loop.py runs it resumably into a
 workdir (``history.jsonl``), after the hand-designed reference models the config names
 (references.py: trained in the same setting, kept out of the history, compared with the
 search's best); report.py and pareto_plot.py write the results.

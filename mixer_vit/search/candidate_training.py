@@ -4,10 +4,13 @@ a trial's epochs in ``WORKDIR/candidates/NAME`` (a ``mixer-vit train`` workdir).
 The candidate's config is the search's base config (with ``train_overrides``) whose
 ``model.overrides`` take the candidate's mixer, depth, width, MLP ratio, patch size and
 heads (space.py; per stage for a staged space, staged_space.py), with
-``train.num_epochs`` the strategy's full length and the search's seed. A trial to fewer epochs (a successive-halving rung) stops the same run early with
-``train.halt_after_steps`` after a checkpoint, and the next rung resumes it; the
-validation accuracy at the rung's last step is read from the run's metrics.jsonl. Only a
-run trained to its end evaluates the test split.
+``train.num_epochs`` the strategy's full length and the search's seed. A trial to fewer
+epochs (a successive-halving or Hyperband rung) stops the same run early with
+``train.halt_after_steps`` after a checkpoint, and the next rung resumes it; the run
+evaluates every gcd of all rung epochs (``train.eval_every_epochs``), so the validation
+accuracy at a rung's last step is in the run's metrics.jsonl, also for a trial at fewer
+epochs than the run already reached (a candidate Hyperband draws again). Only a run
+trained to its end evaluates the test split.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import ml_collections
 
 from mixer_vit.errors import UserError
-from mixer_vit.search.settings import SearchSettings
+from mixer_vit.search.settings import RUNG_STRATEGIES, SearchSettings
 from mixer_vit.search.strategies import Trial
 
 CANDIDATES_DIR = "candidates"
@@ -29,13 +32,13 @@ CANDIDATES_DIR = "candidates"
 
 def candidate_overrides(settings: SearchSettings, candidate: Mapping[str, Any]) -> dict:
     """Flat ``{"a.b": value}`` changes to the base config that make the candidate's run."""
-    from mixer_vit.search.strategies.successive_halving import rung_epochs
+    from mixer_vit.search.strategies import make_strategy
 
     model = settings.space.model_overrides(candidate)
     overrides = {f"model.overrides.{k}": v for k, v in model.items()}
-    if settings.strategy == "successive_halving":
-        rungs = rung_epochs(settings.min_epochs, settings.max_epochs, settings.eta)
-        eval_every = math.gcd(*rungs)
+    if settings.strategy in RUNG_STRATEGIES:  # every rung of every bracket ends on an eval
+        brackets = make_strategy(settings).brackets()
+        eval_every = math.gcd(*(e for _, epochs, _ in brackets for e in epochs))
     else:
         eval_every = settings.full_epochs
     overrides.update({

@@ -25,7 +25,8 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string("workdir", None, "Folder of the search (history, candidates, results).",
                         flag_values=fv)
     flags.DEFINE_string("strategy", None, "random_search | regularized_evolution | "
-                        "successive_halving (default: the config's).", flag_values=fv)
+                        "successive_halving | hyperband (default: the config's).",
+                        flag_values=fv)
     flags.DEFINE_integer("seed", None, "The search's seed (default: the config's).",
                          flag_values=fv)
 

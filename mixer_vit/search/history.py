@@ -6,8 +6,9 @@
      "params": 41290, "gflops": 0.0021, "validation_accuracy": 0.91,
      "test_accuracy": 0.90 (null unless final), "trained": true}
 
-A line is written only once its trial has finished, so a killed search resumes at its
-first unrecorded step.
+Hyperband's records also carry ``"bracket": s`` after ``"rung"`` (the other strategies'
+have no such key). A line is written only once its trial has finished, so a killed
+search resumes at its first unrecorded step.
 """
 
 from __future__ import annotations

@@ -82,6 +82,7 @@ def evaluate_trial(trial: Trial, step: int, records: list[dict], settings: Searc
         "candidate": trial.candidate,
         "epochs": trial.epochs,
         "rung": trial.rung,
+        **({} if trial.bracket is None else {"bracket": trial.bracket}),
         "final": trial.final,
         "origin": trial.origin,
         **cost,

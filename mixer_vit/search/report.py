@@ -2,7 +2,7 @@
 accuracy at their furthest evaluation; test accuracy shown, never used to rank), the
 hand-designed references with the verdict on the best candidate against their front
 (references.py), the command that trains each exported config, and the strategy's
-bookkeeping."""
+bookkeeping (rungs_table.py: successive halving's rungs, Hyperband's brackets)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mixer_vit.search.candidates_table import furthest_records, pareto_front, ra
 from mixer_vit.search.export import export_config, train_command
 from mixer_vit.search.pareto_plot import PLOT_FILE, plot_pareto
 from mixer_vit.search.references import front_verdict, read_references, verdict_line
+from mixer_vit.search.rungs_table import rung_lines
 from mixer_vit.search.settings import SearchSettings
 
 RESULTS_FILE = "results.md"
@@ -72,6 +73,9 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
     lines += ["", "Train an exported candidate (best first):", "", "```"]
     lines += [train_command(path) for path in exported]
     lines += ["```", ""]
+    rungs = rung_lines(settings, history)
+    if rungs:
+        lines += rungs + [""]
     path = os.path.join(workdir, RESULTS_FILE)
     with open(path, "w") as f:
         f.write("\n".join(lines))

@@ -17,14 +17,17 @@ The file defines ``get_config()`` returning an ``ml_collections.ConfigDict`` wit
 - ``constraints`` (optional): ``max_params`` (int), ``max_gflops`` (forward GFLOPs per
   image as XLA counts them), ``max_latency_ms`` (median forward time of a batch of
   ``latency_batch`` images on this machine); 0 is no limit;
-- ``strategy`` (str): ``random_search``, ``regularized_evolution`` or
-  ``successive_halving``;
+- ``strategy`` (str): ``random_search``, ``regularized_evolution``,
+  ``successive_halving`` or ``hyperband``;
 - ``epochs`` (int): epochs each candidate trains (random search, evolution);
 - ``evolution`` (optional): ``population`` (P) and ``sample_size`` (S, the tournament);
 - ``halving`` (optional): ``min_epochs``, ``max_epochs`` and ``eta`` (the rungs train
-  at min_epochs, min_epochs * eta, ... up to max_epochs and keep the top 1/eta);
+  at min_epochs, min_epochs * eta, ... up to max_epochs and keep the top 1/eta; Hyperband's
+  brackets from them: strategies/hyperband.py);
 - ``budget`` (int): candidates proposed (random search, evolution) or sampled into the
-  first rung (successive halving);
+  first rung (successive halving; Hyperband: into its most aggressive bracket's first
+  rung, the other brackets in the paper's proportion; ``eta**s_max`` is the paper's
+  sizes, and at least that is required);
 - ``seed`` (int): every random draw and every candidate's training seed;
 - ``max_samples`` (int, default 200): draws tried for a candidate that meets the
   constraints before the constraints are declared impossible;
@@ -50,7 +53,8 @@ from mixer_vit.search.references import Reference, references_from_config
 from mixer_vit.search.space import SearchSpace, space_from_config
 from mixer_vit.search.staged_space import StagedSearchSpace
 
-STRATEGIES = ("random_search", "regularized_evolution", "successive_halving")
+STRATEGIES = ("random_search", "regularized_evolution", "successive_halving", "hyperband")
+RUNG_STRATEGIES = ("successive_halving", "hyperband")  # rungs from ``halving``
 REQUIRED = ("train", "space", "strategy", "budget", "seed")
 KNOWN = REQUIRED + (
     "train_overrides", "constraints", "epochs", "evolution", "halving", "max_samples",
@@ -82,7 +86,7 @@ class SearchSettings:
     @property
     def full_epochs(self) -> int:
         """Epochs a candidate that is trained to the end trains (its LR schedule's length)."""
-        return self.max_epochs if self.strategy == "successive_halving" else self.epochs
+        return self.max_epochs if self.strategy in RUNG_STRATEGIES else self.epochs
 
     def train_config_path(self) -> str:
         """``train`` with its file resolved (beside the search config, else from the
@@ -172,14 +176,24 @@ def check_settings(s: SearchSettings, where: str) -> None:
         _require(s.budget > s.population, where,
                  f"budget {s.budget} leaves no evolution after the initial population of "
                  f"{s.population}; raise budget above population")
-    if s.strategy == "successive_halving":
+    if s.strategy in RUNG_STRATEGIES:
         _require(isinstance(s.eta, int) and s.eta >= 2, where,
                  f"halving.eta must be an integer >= 2, got {s.eta!r}")
         _require(s.max_epochs >= s.min_epochs, where,
                  f"halving.max_epochs {s.max_epochs} is below min_epochs {s.min_epochs}")
+    if s.strategy == "successive_halving":
         _require(s.budget >= s.eta, where,
                  f"budget {s.budget} is below eta {s.eta}: the first rung would keep no "
                  f"candidate; raise budget")
+    if s.strategy == "hyperband":
+        from mixer_vit.search.strategies.hyperband import max_bracket
+
+        s_max = max_bracket(s.min_epochs, s.max_epochs, s.eta)
+        _require(s.budget >= s.eta**s_max, where,
+                 f"budget {s.budget} is below eta**s_max = {s.eta**s_max} (hyperband's "
+                 f"first bracket halves {s_max} times): its last rung would keep no "
+                 f"candidate; raise budget to {s.eta**s_max} (the paper's bracket sizes) "
+                 f"or more")
 
 
 def train_config(s: SearchSettings):
