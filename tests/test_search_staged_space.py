@@ -303,3 +303,13 @@ def get_config():
     message = _one_line_error(lambda: train_config(staged_settings(train=str(base))))
     assert "the base config's model.overrides lacks stage_mlp_ratios, which every " \
            "candidate sets" in message
+
+
+def test_an_exported_config_names_its_base_relative_to_the_directory_the_search_ran_from(tmp_path):
+    from mixer_vit.search.export import portable_spec
+
+    inside = tmp_path / "repo" / "experiments" / "configs" / "digits.py"
+    assert portable_spec(f"{inside}:poolformer", cwd=str(tmp_path / "repo")) == (
+        os.path.join("experiments", "configs", "digits.py") + ":poolformer")
+    outside = tmp_path / "elsewhere" / "base.py"
+    assert portable_spec(str(outside), cwd=str(tmp_path / "repo")) == str(outside)

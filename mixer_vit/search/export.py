@@ -1,6 +1,10 @@
 """A candidate as a config file that ``mixer-vit train --config FILE`` runs:
 ``best_configs/NAME.py`` loads the search's base config and applies the candidate's
-overrides (the search's ``train_overrides``, then the model and schedule)."""
+overrides (the search's ``train_overrides``, then the model and schedule). The base
+config is named relative to the directory the search ran from when it lies below it
+(``experiments/configs/digits.py:poolformer``: the exported file then runs from that
+directory, e.g. a checkout's root, wherever the file is copied), else by its absolute
+path."""
 
 from __future__ import annotations
 
@@ -46,18 +50,22 @@ def export_config(settings: SearchSettings, record: dict, workdir: str) -> str:
         f.write(TEMPLATE.format(
             name=record["name"], val=f"{record['validation_accuracy']:.4f}",
             test="not measured" if test is None else f"{test:.4f}", path=path,
-            base=absolute_spec(settings.train_config_path()),
+            base=portable_spec(settings.train_config_path()),
             overrides=pprint.pformat(overrides, indent=4, sort_dicts=True),
         ))
     return path
 
 
-def absolute_spec(spec: str) -> str:
-    """``FILE[:ARG]`` with FILE made absolute (the exported config runs from anywhere)."""
+def portable_spec(spec: str, cwd: str | None = None) -> str:
+    """``FILE[:ARG]`` with FILE relative to ``cwd`` (default: the current directory) when
+    it lies below it, else absolute."""
     from mixer_vit.config_file import split_config_spec
 
     path, arg = split_config_spec(spec)
     path = os.path.abspath(path)
+    cwd = os.path.abspath(cwd or os.getcwd())
+    if os.path.commonpath([path, cwd]) == cwd:
+        path = os.path.relpath(path, cwd)
     return path if arg is None else f"{path}:{arg}"
 
 
