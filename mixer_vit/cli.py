@@ -57,6 +57,7 @@ USAGE = (
     "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
     "  active  CONFIG --workdir DIR [--strategies a,b] [--seeds N]\n"
     "  search  CONFIG --workdir DIR [--strategy NAME] [--seed N]\n"
+    "  search  CONFIG --compare DIR,DIR,... --results DIR\n"
     "  MULTI-PROCESS: --coordinator_address HOST:PORT --num_processes N --process_id I "
     "[--local_device_ids 0,1] (or JAX_COORDINATOR_ADDRESS/..., SLURM, Open MPI, TPU VM)"
 )

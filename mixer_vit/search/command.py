@@ -1,5 +1,5 @@
-"""``mixer-vit search CONFIG --workdir DIR [--strategy NAME] [--seed N]`` (cli.py only
-dispatches here).
+"""``mixer-vit search CONFIG --workdir DIR [--strategy NAME] [--seed N]`` and
+``mixer-vit search CONFIG --compare DIRS --results OUT`` (cli.py only dispatches here).
 
 Reads and checks the search config (settings.py), then runs the search in ``DIR``
 (loop.py) with a progress bar over its trials, each candidate an ordinary training run
@@ -29,6 +29,11 @@ def define_flags(fv: flags.FlagValues) -> None:
                         flag_values=fv)
     flags.DEFINE_integer("seed", None, "The search's seed (default: the config's).",
                          flag_values=fv)
+    flags.DEFINE_list("compare", None, "Instead of searching: compare these finished "
+                      "searches of CONFIG (workdirs or glob patterns, comma-separated) and "
+                      "write the comparison into --results.", flag_values=fv)
+    flags.DEFINE_string("results", None, "Folder of the --compare output (results.md, "
+                        "results.json, best_so_far.png, searches/).", flag_values=fv)
 
 
 def split_name(argv: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -56,6 +61,8 @@ def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
 
     if not config_path:
         raise UserError(f"missing CONFIG, the search config file; {EXAMPLE}")
+    if fv.compare:
+        return _compare(config_path, fv)
     if not fv.workdir:
         raise UserError(f"missing --workdir; {EXAMPLE}")
     if os.path.exists(fv.workdir) and not os.path.isdir(fv.workdir):
@@ -97,4 +104,27 @@ def run_command(config_path: str | None, fv: flags.FlagValues, *, evaluate=None,
         bar.close()
     path = write_results(settings, history, fv.workdir, config_path)
     print(f"search: {len(history)} trials done; results in {path}")
+    return 0
+
+
+def _compare(config_path: str, fv: flags.FlagValues) -> int:
+    """``--compare DIRS --results OUT``: comparison.py on finished searches."""
+    import glob
+
+    from mixer_vit.search.comparison import compare_searches
+
+    if not fv.results:
+        raise UserError("--compare needs --results OUT, the folder for the comparison; e.g. "
+                        "--results experiments/results/search_fashion_mnist")
+    if fv.workdir:
+        raise UserError("give either --workdir (run a search) or --compare (compare "
+                        "finished ones), not both")
+    workdirs = []
+    for pattern in fv.compare:
+        matched = sorted(p for p in glob.glob(pattern) if os.path.isdir(p))
+        if not matched:
+            raise UserError(f"--compare: {pattern} names no folder; give search workdirs")
+        workdirs += [p for p in matched if p not in workdirs]
+    path = compare_searches(config_path, workdirs, fv.results)
+    print(f"search: {len(workdirs)} searches compared; results in {path}")
     return 0

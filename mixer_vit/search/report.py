@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from mixer_vit.search.candidates_table import furthest_records, pareto_front, ranked
-from mixer_vit.search.export import export_config, train_command
+from mixer_vit.search.export import export_config, portable_spec, train_command
 from mixer_vit.search.pareto_plot import PLOT_FILE, plot_pareto
 from mixer_vit.search.references import front_verdict, read_references, verdict_line
 from mixer_vit.search.rungs_table import rung_lines
@@ -47,7 +47,7 @@ def write_results(settings: SearchSettings, history: list[dict], workdir: str,
         f"Strategy {settings.strategy}, seed {settings.seed}, {len(history)} trials "
         f"({sum(r['trained'] for r in history)} trained, {len(records)} distinct candidates), "
         f"constraints: {settings.constraints.described()}. Base config: "
-        f"`{settings.train_config_path()}`.",
+        f"`{portable_spec(settings.train_config_path())}`.",
         "",
         "Ranked by validation accuracy at the most epochs a candidate reached; test accuracy "
         "(read once, when a candidate finished its schedule) is shown for the report and "
