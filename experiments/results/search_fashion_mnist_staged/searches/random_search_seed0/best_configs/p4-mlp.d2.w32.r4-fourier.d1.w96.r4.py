@@ -1,0 +1,45 @@
+"""Search candidate p4-mlp.d2.w32.r4-fourier.d1.w96.r4: validation accuracy 0.8257, test accuracy 0.8269.
+
+  mixer-vit train --config experiments/results/search_fashion_mnist_staged/searches/random_search_seed0/best_configs/p4-mlp.d2.w32.r4-fourier.d1.w96.r4.py --workdir workdirs/p4-mlp.d2.w32.r4-fourier.d1.w96.r4
+
+Written by `mixer-vit search`: the search's base config with its train_overrides and
+the candidate's model, epochs and seed.
+"""
+
+from mixer_vit.config_file import load_config_file
+from mixer_vit.experiment import config_overrides
+
+BASE = 'experiments/configs/digits.py:poolformer'
+OVERRIDES = {   'data.eval_split': 'train[90%:95%]',
+    'data.mean': 0.286,
+    'data.name': 'fashion_mnist',
+    'data.std': 0.353,
+    'data.test_split': 'test',
+    'data.train_split': 'train[:15%]',
+    'early_stopping.patience': 0,
+    'model.overrides.depths': (2, 1),
+    'model.overrides.dims': (32, 96),
+    'model.overrides.drop_path_rate': 0.1,
+    'model.overrides.patch_size': 4,
+    'model.overrides.stage_mixer_kwargs': ({'tokens_mlp_dim': 64}, {}),
+    'model.overrides.stage_mixers': ('mlp', 'fourier'),
+    'model.overrides.stage_mlp_ratios': (4.0, 4.0),
+    'model.overrides.stem_kernel_size': 7,
+    'model.overrides.stem_padding': 3,
+    'optim.lr': 0.002,
+    'optim.warmup': '10%',
+    'seed': 0,
+    'train.end_of_run_images': False,
+    'train.eval_every_epochs': 3,
+    'train.global_batch_size': 128,
+    'train.halt_after_steps': None,
+    'train.log_every_steps': 20,
+    'train.max_checkpoints_to_keep': 1,
+    'train.num_epochs': 3,
+    'train.population': 0}
+
+
+def get_config(arg=None):
+    config = load_config_file(BASE)
+    config_overrides.check_against(config, OVERRIDES, "search candidate p4-mlp.d2.w32.r4-fourier.d1.w96.r4")
+    return config
