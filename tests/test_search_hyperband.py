@@ -186,7 +186,7 @@ def test_bracket_promotes_records_ties_to_the_earlier_step():
 
 
 class Killed(Exception):
-    pass
+    """Stands for the search process being killed mid-run."""
 
 
 @pytest.mark.parametrize("kill_at", [1, 4, 9, 13])

@@ -155,7 +155,7 @@ def get_config():
 
 
 class Killed(Exception):
-    pass
+    """Stands for the search process being killed mid-run."""
 
 
 class FakeRun:

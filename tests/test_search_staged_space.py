@@ -246,7 +246,7 @@ def test_killed_staged_search_resumes_to_identical_history(tmp_path, strategy):
                 whole[r["origin"]["parent"]]["candidate"])
 
     class Killed(Exception):
-        pass
+        """Stands for the search process being killed mid-run."""
 
     calls = []
 
