@@ -19,6 +19,10 @@ SPACE = {
 }
 
 
+class Killed(Exception):
+    """Stands for the search process being killed mid-run (resume tests)."""
+
+
 def fake_cost(candidate) -> dict:
     """A closed-form stand-in for params / GFLOPs: (4 + 2 r) d w^2 per model (+ w^2 for
     attention), GFLOPs = params * tokens / 1e9 with 64 / p^2 tokens."""

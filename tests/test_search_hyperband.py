@@ -14,7 +14,7 @@ from mixer_vit.search.loop import run_search, total_trials
 from mixer_vit.search.rungs_table import rung_lines
 from mixer_vit.search.strategies.hyperband import hyperband_brackets, max_bracket
 from mixer_vit.search.strategies.successive_halving import next_in_bracket
-from search_fakes import SPACE, fake_cost, fake_fitness, settings
+from search_fakes import SPACE, Killed, fake_cost, fake_fitness, settings
 
 # Hand derivation (Li et al. 2018, Algorithm 1), R = max / min, s_max = floor(log_eta R),
 # n_s = ceil((s_max + 1) / (s + 1) * eta^s), rung i of bracket s: floor(n_s / eta^i)
@@ -183,10 +183,6 @@ def test_bracket_promotes_records_ties_to_the_earlier_step():
     trial = next_in_bracket(records[:3], [1, 2], [4, 2], lambda: {"id": "new"}, bracket=1)
     assert (trial.candidate, trial.epochs, trial.rung, trial.final) == ({"id": "new"}, 1, 0,
                                                                          False)
-
-
-class Killed(Exception):
-    """Stands for the search process being killed mid-run."""
 
 
 @pytest.mark.parametrize("kill_at", [1, 4, 9, 13])

@@ -15,7 +15,7 @@ from conftest import REPO
 from mixer_vit.errors import UserError
 from mixer_vit.search.references import front_verdict, references_from_config, verdict_line
 from mixer_vit.search.space import space_from_config
-from search_fakes import SPACE, fake_cost, fake_evaluate, fake_fitness
+from search_fakes import SPACE, Killed, fake_cost, fake_evaluate, fake_fitness
 from test_search_digits import run_search_command
 
 CONFIGS = os.path.join(REPO, "experiments", "configs")
@@ -152,10 +152,6 @@ def get_config():
 {refs}    return c
 ''')
     return str(path)
-
-
-class Killed(Exception):
-    """Stands for the search process being killed mid-run."""
 
 
 class FakeRun:

@@ -20,7 +20,7 @@ from mixer_vit.search.loop import run_search
 from mixer_vit.search.space import space_from_config, takes_heads
 from mixer_vit.search.staged_space import STAGE_DIMENSIONS, StagedSearchSpace
 from mixer_vit.search.strategies.proposals import Proposer
-from search_fakes import settings
+from search_fakes import Killed, settings
 
 STAGED = {
     "stages": 2,
@@ -244,9 +244,6 @@ def test_killed_staged_search_resumes_to_identical_history(tmp_path, strategy):
         if r["origin"]["kind"] == "mutation":
             assert r["origin"]["dimension"] in s.space.mutable_dimensions(
                 whole[r["origin"]["parent"]]["candidate"])
-
-    class Killed(Exception):
-        """Stands for the search process being killed mid-run."""
 
     calls = []
 

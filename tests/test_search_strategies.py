@@ -13,7 +13,7 @@ from mixer_vit.search.constraints import Constraints
 from mixer_vit.search.candidates_table import pareto_front, ranked
 from mixer_vit.search.loop import run_search
 from mixer_vit.search.strategies.successive_halving import rung_epochs, rung_sizes
-from search_fakes import SPACE, fake_cost, fake_evaluate, fake_fitness, settings
+from search_fakes import SPACE, Killed, fake_cost, fake_evaluate, fake_fitness, settings
 
 
 def test_regularized_evolution_beats_its_initial_population(tmp_path):
@@ -116,10 +116,6 @@ def test_random_search_draws_distinct_candidates_within_constraints(tmp_path):
 def test_pareto_front():
     points = [(1.0, 0.5), (2.0, 0.4), (2.0, 0.7), (0.5, 0.3), (3.0, 0.7), (4.0, 0.9)]
     assert pareto_front(points) == [3, 0, 2, 5]
-
-
-class Killed(Exception):
-    pass
 
 
 @pytest.mark.parametrize("strategy, kill_at", [
