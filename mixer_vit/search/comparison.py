@@ -94,6 +94,7 @@ def _load_search(workdir: str) -> tuple[dict, list[dict], list[dict]]:
 
 def compare_searches(config_path: str, workdirs: Sequence[str], out: str) -> str:
     """Writes the comparison (module doc) into ``out``; returns results.md's path."""
+    from mixer_vit.search.loop import total_trials
     from mixer_vit.search.report import write_results
     from mixer_vit.search.settings import load_settings
 
@@ -107,8 +108,6 @@ def compare_searches(config_path: str, workdirs: Sequence[str], out: str) -> str
         if json.loads(json.dumps(settings.identity(), default=list)) != identity:
             raise UserError(f"--compare: {workdir} was searched with other settings than "
                             f"{config_path}; compare searches of one config")
-        from mixer_vit.search.loop import total_trials
-
         planned = total_trials(settings)
         if len(history) < planned:
             raise UserError(f"--compare: the search in {workdir} has {len(history)} of its "
