@@ -49,7 +49,7 @@ def test_default_resnet_is_unchanged_and_bad_fields_are_clear():
         model.init(jax.random.PRNGKey(0), jnp.ones((1, 28, 28, 1)))
 
 
-@pytest.mark.parametrize("preset", ["vit", "mixer", "resnet", "convmixer"])
+@pytest.mark.parametrize("preset", ["vit", "vit_c", "mixer", "resnet", "convmixer"])
 def test_fashion_mnist_presets_build_and_hold_out_validation(preset):
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(here, "..", "experiments", "configs", "fashion_mnist.py")

@@ -4,7 +4,8 @@ test), sized for a 2-core CPU. Needs the data set once: ``mixer-vit prepare fash
   mixer-vit train --config experiments/configs/fashion_mnist.py:vit --workdir workdirs/fm_vit
   mixer-vit train --config experiments/configs/fashion_mnist.py:resnet --workdir workdirs/fm_resnet
 
-The argument names the preset (``vit`` default, ``mixer``, ``resnet``, ``convmixer``).
+The argument names the preset (``vit`` default, ``vit_c``, ``mixer``, ``resnet``,
+``convmixer``).
 Every preset trains on ``train[:90%]`` (54,000 images), validates on the held-out
 ``train[90%:]`` (6,000) after every epoch and touches ``test`` once, at the end; tune
 against the validation numbers only. Augmentation: the padded random crop of small-image
@@ -20,13 +21,31 @@ from mixer_vit.errors import UserError
 # Pixel statistics of the Fashion-MNIST training images (0..1 scale).
 MEAN, STD = 0.2860, 0.3530
 
-# preset -> (registered model, overrides). All four have 0.2M-0.4M parameters.
+# preset -> (registered model, overrides), 0.2M-0.7M parameters.
 MODEL_PRESETS = {
     # ViT: 4x4 patches (49 tokens), width 96, 6 blocks, 3 heads, mean-pooled head.
     "vit": (
         "vit_ti16",
         dict(
             patch_size=4,
+            embed_dim=96,
+            depth=6,
+            mixer_kwargs=dict(num_heads=3),
+            mlp_ratio=2.0,
+            use_class_token=False,
+            pool="gap",
+            dropout_rate=0.0,
+            drop_path_rate=0.1,
+        ),
+    ),
+    # ViT_C (Xiao et al. 2021): the ViT above with a convolutional stem in place of the
+    # 4x4 patchify convolution: two 3x3 stride-2 convolutions (32 and 64 channels, each
+    # with BatchNorm and ReLU) and a 1x1 convolution to width 96; the same 49 tokens.
+    "vit_c": (
+        "vit_ti16",
+        dict(
+            patch_size=4,
+            conv_stem_widths=(32, 64),
             embed_dim=96,
             depth=6,
             mixer_kwargs=dict(num_heads=3),

@@ -6,6 +6,7 @@ Token mixers register themselves in :mod:`mixer_vit.layers.mixers` on import.
 from .affine_norm import Affine
 from .attention import MultiHeadSelfAttention
 from .class_attention import ClassAttention
+from .conv_stem import ConvStem, conv_stem_stride
 from .cross_patch_linear import CrossPatchLinear
 from .drop_path import DropPath
 from .dwconv_mixer import DepthwiseConvMixer
@@ -44,6 +45,8 @@ __all__ = [
     "PoolingMixer",
     "RandomMixer",
     "ClassAttention",
+    "ConvStem",
+    "conv_stem_stride",
     "LayerScale",
     "POS_EMBED_TYPES",
     "TalkingHeadsAttention",

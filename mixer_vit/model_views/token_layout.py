@@ -1,7 +1,8 @@
 """Where a model's tokens sit on the image: the patch grid and the leading (prefix) tokens.
 
 Read from the parameters and the input shape, not from the model's name: the patch size is
-the side of the ``patch_embed`` kernel ``[p, p, C, D]``, the grid is the image size over it,
+the side of the ``patch_embed`` kernel ``[p, p, C, D]`` (or ``2**k`` for a convolutional stem of
+``k`` stride-2 convolutions, ``conv_stem/conv_{i}``), the grid is the image size over it,
 and any tokens beyond ``grid[0] * grid[1]`` are prefix tokens (class, distillation) placed
 first, as every model of this project does.
 """
@@ -16,7 +17,12 @@ import numpy as np
 
 def patch_size_of(params: Mapping[str, Any]) -> int | None:
     """Side p of the square patches: the first 4-D kernel ``[p, p, C, D]`` under
-    ``params["patch_embed"]``; None when the model has no patch embedding."""
+    ``params["patch_embed"]``, or ``2**k`` for a convolutional stem (``params["conv_stem"]``
+    with ``k`` stride-2 convolutions ``conv_0 ... conv_{k-1}``, layers/conv_stem.py);
+    None when the model has neither."""
+    stem = params.get("conv_stem")
+    if isinstance(stem, Mapping):
+        return 2 ** sum(1 for name in stem if name.startswith("conv_"))
     stack = [params.get("patch_embed")]
     while stack:
         node = stack.pop()

@@ -1,6 +1,6 @@
 """MetaFormer: the isotropic backbone shared by ViT, MLP-Mixer and their relatives.
 
-patch embedding -> [class token] -> [position embedding] -> dropout
+patch embedding (or a convolutional stem) -> [class token] -> [position embedding] -> dropout
 -> depth x (norm -> token mixer -> drop path -> residual,
             norm -> channel MLP -> drop path -> residual)
 -> final norm -> pool ("token" or "gap") -> head Dense(num_classes).
@@ -10,6 +10,8 @@ The token mixer is chosen by name from the registry in ``mixer_vit.layers.mixers
 Parameter tree (ViT-B/16 shown; ``blocks_{i}`` for i in 0..depth-1)::
 
     patch_embed/proj/{kernel [16,16,3,768], bias [768]}
+                                              (conv_stem/... instead with conv_stem_widths,
+                                               layers/conv_stem.py; batch_stats too)
     cls_token [1,1,768]                       (use_class_token)
     pos_embed [1,197,768]                     (use_pos_embed; covers the class token)
     blocks_0/norm1/{scale, bias}
@@ -24,7 +26,7 @@ Parameter tree (ViT-B/16 shown; ``blocks_{i}`` for i in 0..depth-1)::
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -36,8 +38,10 @@ from mixer_vit.layers import (
     DropPath,
     LayerScale,
     Mlp,
+    ConvStem,
     PatchEmbed,
     check_mixer_kwargs,
+    conv_stem_stride,
     layer_norm,
     make_mixer,
     sincos_2d_position_embedding,
@@ -120,7 +124,13 @@ class MetaFormer(nn.Module):
     with ``use_pos_embed`` the image size is fixed by the one used at init.
 
     Attributes:
-      patch_size: side of the square, non-overlapping patches.
+      patch_size: side of the square, non-overlapping patches (with a conv stem: its
+        total stride, which must be ``2**len(conv_stem_widths)``).
+      conv_stem_widths: empty (default): the patchify convolution. Else Xiao et al.'s
+        convolutional stem (``layers/conv_stem.py``): one stride-2 3x3 convolution with
+        BatchNorm and ReLU per entry, of that many channels, then a 1x1 convolution to
+        ``embed_dim``; the model then keeps ``batch_stats`` (pass
+        ``mutable=["batch_stats"]`` in training).
       embed_dim: token width D.
       depth: number of blocks.
       mixer: registered token-mixer name ("attention", "mlp", "identity", ...).
@@ -161,6 +171,7 @@ class MetaFormer(nn.Module):
     patch_size: int
     embed_dim: int
     depth: int
+    conv_stem_widths: Sequence[int] = ()
     mixer: str = "attention"
     mixer_kwargs: Mapping[str, Any] = FrozenDict()
     mlp_ratio: float = 4.0
@@ -199,6 +210,7 @@ class MetaFormer(nn.Module):
         for field in ("patch_size", "embed_dim", "depth"):
             if getattr(self, field) < 1:
                 raise ValueError(f"{field} must be >= 1, got {getattr(self, field)}.")
+        self._check_conv_stem()
         for field in ("dropout_rate", "drop_path_rate"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ValueError(f"{field} must be in [0, 1), got {getattr(self, field)}.")
@@ -208,6 +220,18 @@ class MetaFormer(nn.Module):
         if group != "auto" and (isinstance(group, bool) or not isinstance(group, int) or group < 0):
             raise ValueError(f"inference_image_group must be 'auto' or an int >= 0, got {group!r}.")
         super().__post_init__()
+
+    def _check_conv_stem(self) -> None:
+        widths = tuple(self.conv_stem_widths)
+        if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+            raise ValueError(f"conv_stem_widths must be ints >= 1, got {widths}.")
+        object.__setattr__(self, "conv_stem_widths", widths)
+        if widths and conv_stem_stride(widths) != self.patch_size:
+            raise ValueError(
+                f"conv_stem_widths {widths} make a stem of total stride "
+                f"{conv_stem_stride(widths)}, but patch_size is {self.patch_size}; set "
+                f"patch_size={conv_stem_stride(widths)}, or give k widths for patch_size 2**k."
+            )
 
     def _image_group(self, batch: int, tokens: int, mlp_dim: int) -> int:
         if self.is_initializing() or self.is_mutable_collection("intermediates"):
@@ -219,9 +243,14 @@ class MetaFormer(nn.Module):
     @nn.compact
     def __call__(self, images: jax.Array, train: bool = False) -> jax.Array:
         deterministic = not train
-        x = PatchEmbed(self.patch_size, self.embed_dim, dtype=self.dtype, name="patch_embed")(
-            images
-        )  # [B, N, D]
+        if self.conv_stem_widths:
+            x = ConvStem(
+                self.conv_stem_widths, self.embed_dim, dtype=self.dtype, name="conv_stem"
+            )(images, train=train)  # [B, N, D]
+        else:
+            x = PatchEmbed(self.patch_size, self.embed_dim, dtype=self.dtype, name="patch_embed")(
+                images
+            )  # [B, N, D]
         batch, _, dim = x.shape
         grid = (images.shape[1] // self.patch_size, images.shape[2] // self.patch_size)
 
