@@ -54,7 +54,7 @@ USAGE = (
     "  prepare NAME [--source DIR] [--data_dir DIR]   (fashion_mnist, sklearn_digits)\n"
     "  convert --model NAME --from {timm,big_vision} --weights FILE --out DIR "
     "[--image_size N] [--num_classes N]\n"
-    "  experiment NAME [--seeds N] [--jobs J] [--dry-run] [--root DIR] [--results DIR]\n"
+    "  experiment NAME [--seeds N] [--jobs J] [--arms A,B] [--dry-run] [--root DIR] [--results DIR]\n"
     "  active  CONFIG --workdir DIR [--strategies a,b] [--seeds N]\n"
     "  search  CONFIG --workdir DIR [--strategy NAME] [--seed N]\n"
     "  search  CONFIG --compare DIR,DIR,... --results DIR\n"

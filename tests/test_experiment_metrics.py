@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from test_experiment_runner import (  # noqa: F401 - project is a fixture
+from experiment_fakes import (  # noqa: F401 - project is a fixture
     FakeTrain,
     fake_finished_workdir,
     one_error_line,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from test_experiment_runner import (  # noqa: F401 - the project fixture
+from experiment_fakes import (  # noqa: F401 - the project fixture
     FakeTrain,
     fake_finished_workdir,
     project,

@@ -1,12 +1,13 @@
-"""``mixer-vit experiment NAME [--seeds N] [--jobs J] [--dry-run] [--population] [--root DIR]
-[--results DIR] [--noinference_timing]`` (cli.py only dispatches here).
+"""``mixer-vit experiment NAME [--seeds N] [--jobs J] [--dry-run] [--population] [--arms A,B]
+[--root DIR] [--results DIR] [--noinference_timing]`` (cli.py only dispatches here).
 
 Plans arm x seed runs of ``experiments/NAME.py``, prints their train commands
 (``--dry-run``) or brings each to a finished summary (skipping finished runs, resuming
 interrupted ones), times each arm's inference forward (``inference_speed.py``, in a child
 process), then writes results.json, results.md and the plots into the results folder.
 With ``--population`` each arm's seeds train as one population run
-(experiment/population.py); the per-seed summaries are the same.
+(experiment/population.py); the per-seed summaries are the same. With ``--arms`` only those
+arms train (experiment/arm_selection.py); the report covers every arm with a summary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from absl import flags
 
 from mixer_vit.errors import UserError
+from mixer_vit.experiment.arm_selection import chosen_arms, runs_to_execute
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -33,6 +35,13 @@ def define_flags(fv: flags.FlagValues) -> None:
         False,
         "Train each arm's seeds together as one population run (config.train.population; "
         "workdir ROOT/ARM/population).",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "arms",
+        None,
+        "Comma-separated arms to train (default: all); the report covers every arm whose "
+        "runs have summaries in the results folder.",
         flag_values=fv,
     )
     flags.DEFINE_string(
@@ -87,17 +96,20 @@ def run_command(
         runs = [member for population in populations for member in population.members()]
     else:
         runs = plan_runs(spec, seeds, root)
+    arms = chosen_arms(list(spec.arms), fv.arms)
     if fv.dry_run:
-        for run in populations or runs:
+        for run in runs_to_execute(populations or runs, arms):
             print(run.shell_line())
         return 0
-    return _run_and_report(spec, runs, fv, argv, launch, model_cost, inference_speed, populations)
+    return _run_and_report(
+        spec, runs, fv, argv, launch, model_cost, inference_speed, populations, arms
+    )
 
 
 def _run_and_report(
-    spec, runs, fv, argv, launch, model_cost, inference_speed, populations=None
+    spec, runs, fv, argv, launch, model_cost, inference_speed, populations, arms
 ) -> int:
-    from mixer_vit.experiment import execute, report, results_folder
+    from mixer_vit.experiment import execute, report, results_folder, run_summary
     from mixer_vit.experiment.plot import plot_accuracy_vs_throughput, plot_results
 
     results_dir = fv.results or results_folder.default_results_dir(spec)
@@ -107,7 +119,7 @@ def _run_and_report(
     _keep_this_process_off_accelerators()
     execute_all = execute.execute_runs if populations is None else execute.execute_populations
     outcomes = execute_all(
-        runs if populations is None else populations,
+        runs_to_execute(runs if populations is None else populations, arms),
         experiment=spec.name,
         results_dir=results_dir,
         jobs=fv.jobs,
@@ -115,6 +127,11 @@ def _run_and_report(
         model_cost=model_cost,
     )
     summaries = [o.summary for o in outcomes if o.summary is not None]
+    executed = {o.run.key for o in outcomes}
+    for run in runs:  # arms not chosen this time: the summaries they already have
+        kept = None if run.key in executed else run_summary.read_summary(results_dir, run)
+        if kept is not None:
+            summaries.append(kept)
     command = shlex.join(["mixer-vit", "experiment", *argv])
     finished_arms = [arm for arm in spec.arms if any(s["arm"] == arm for s in summaries)]
     inference = None
