@@ -133,7 +133,12 @@ def test_the_claim_verdict_and_the_seed_spread():
     assert held[2].startswith("**Verdict: held.**") and "(+2.0 points)" in held[2]
     close = evolution_claim_lines({"regularized_evolution": row(0.80, 0.03),
                                    "random_search": row(0.79, 0.01)})
-    assert close[2].startswith("**Verdict: held (the gap is within the seed spread).**")
+    assert close[2].startswith("**Verdict: did not hold (evolution ahead by 1.0 points, "
+                               "within the seed spread of 3.0).**")
+    behind = evolution_claim_lines({"regularized_evolution": row(0.785, 0.01),
+                                    "random_search": row(0.79, 0.01)})
+    assert behind[2].startswith("**Verdict: did not hold (evolution behind by 0.5 points, "
+                                "within the seed spread of 1.0).**")
     lost = evolution_claim_lines({"regularized_evolution": row(0.70, 0.01),
                                   "random_search": row(0.79, 0.01)})
     assert lost[2].startswith("**Verdict: did not hold.**")

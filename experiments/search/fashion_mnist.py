@@ -1,7 +1,7 @@
 """Architecture search on Fashion-MNIST: regularized evolution against random search at
 an equal budget, over the isotropic MetaFormer's token mixer, depth, width, MLP ratio,
-patch size and heads, under a parameter and a FLOPs limit, against the hand-designed MetaFormers of
-experiments I trained in the same setting.
+patch size and heads, under a parameter and a FLOPs limit, against the hand-designed
+MetaFormers of experiments I trained in the same setting.
 
   mixer-vit prepare fashion_mnist                    # once
   for seed in 0 1; do for strategy in random_search regularized_evolution; do
@@ -12,15 +12,13 @@ experiments I trained in the same setting.
 Each candidate trains 3 epochs on train[:15%] (9,000 images), validates on
 train[90%:95%] (3,000 held-out training images: the only number the search selects on)
 and reads the 10,000 test images once at the end (for the report). Budget 20 trials
-per search; 4 searches (2 strategies x 2 seeds) fit in about two hours of a 2-core CPU
-(see "cost" below). Successive halving with the same config:
+per search (see "cost" below). Successive halving with the same config:
 ``--strategy successive_halving`` (20 candidates at 1 epoch, the best 10 to 2, the best
 5 to 4 epochs: 35 trials, about the cost of 20 full ones).
 
-Cost, measured on a 2-core CPU shared with two other training runs: 85 s per candidate
-(2 random candidates, dwconv-d2-w96 and identity-d4-w64: 2 min 50 s with start-up,
-cost analysis and compilation; 63% and 48% validation accuracy after 3 epochs), so
-20 trials x 85 s = 28 min per search and 4 searches = 1 h 55 min; less on an idle CPU.
+Cost, measured: the four searches took 22 minutes on an otherwise idle 2-core CPU (6-18 s
+per candidate, start-up, cost analysis and compilation included); results in
+``experiments/results/search_fashion_mnist/`` and docs/search.md.
 
 References: the seven hand-designed MetaFormers of experiments I
 (``experiments/token_mixers.py``: width 64, 4 blocks, 4x4 patches; attention with 2
@@ -34,9 +32,8 @@ measured for the search: 202k-207k params, 0.0200-0.0230 GFLOPs (identity 0.0199
 dwconv 0.0202, pooling 0.0201, random 0.0212, mlp 0.0217, attention 0.0225, fourier
 0.0230). The limits (300k params, 0.025 GFLOPs) hold all seven, so candidates compete in
 the references' cost range: the best candidate is behind their front when a reference
-of at most its GFLOPs is more accurate on validation. Cost: 7 more trainings per search, each about a candidate's at the
-top of the FLOPs range (estimated 40-85 s on a shared 2-core CPU, not measured): about
-5-10 min per search, 20-40 min for the 4 searches.
+of at most its GFLOPs is more accurate on validation. Cost: 7 more trainings per search,
+about a minute each on an idle 2-core CPU; they depend on the seed, not the strategy.
 """
 
 import ml_collections
