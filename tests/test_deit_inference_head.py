@@ -9,7 +9,7 @@ from conftest import load_default_config
 
 from mixer_vit.errors import UserError
 from mixer_vit.models import create_model
-from mixer_vit.train.plan import build_model
+from mixer_vit.train.run_model import build_model
 
 TINY = {"patch_size": 4, "depth": 1, "embed_dim": 32, "mixer_kwargs": {"num_heads": 2},
         "num_classes": 5}

@@ -89,7 +89,7 @@ def _build_model(config, num_classes):
     """The model as the trainer builds it: through the trainer's own builder where it has
     one (which applies ``model.dtype``), else ``create_model`` with the overrides."""
     try:
-        from mixer_vit.train.plan import build_model
+        from mixer_vit.train.run_model import build_model
     except ImportError:
         overrides = dict(config.model.overrides.to_dict(), num_classes=num_classes)
         return create_model(config.model.name, **overrides)

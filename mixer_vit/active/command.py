@@ -116,7 +116,8 @@ def _check_mc_dropout(settings, base_config, data_dir: str) -> None:
     import jax.numpy as jnp
 
     from mixer_vit import data
-    from mixer_vit.train.plan import build_model, input_shape
+    from mixer_vit.train.plan import input_shape
+    from mixer_vit.train.run_model import build_model
 
     info = data.data_info(base_config.data.name, data_dir)
     model = build_model(base_config, info.num_classes)

@@ -68,7 +68,8 @@ def candidate_config(base: ml_collections.ConfigDict, settings: SearchSettings,
 def model_and_shape(config: ml_collections.ConfigDict):
     """The configured model and the (H, W, C) it sees."""
     from mixer_vit import data
-    from mixer_vit.train.plan import build_model, input_shape
+    from mixer_vit.train.plan import input_shape
+    from mixer_vit.train.run_model import build_model
 
     data_dir = config.data.data_dir or data.default_data_dir()
     info = data.data_info(config.data.name, data_dir)

@@ -17,7 +17,6 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -28,21 +27,18 @@ from mixer_vit import data, parallel
 from mixer_vit.data.index_subset import IndexSubset, read_index_file
 from mixer_vit.data.open_set_split import OpenSetSplit, open_set_split
 from mixer_vit.errors import UserError
-from mixer_vit.models import create_model
 from mixer_vit.optim import build_optimizer, build_schedule
 from mixer_vit.optim.injected import build_injected_optimizer
 from mixer_vit.train.checkpoints import Checkpointer
 from mixer_vit.train.config_checks import check_config, check_image_size
-from mixer_vit.train.inference_head import with_inference_head
 from mixer_vit.train.initial_weights import INITIAL_WEIGHTS_KEYS, with_initial_weights
-from mixer_vit.train.kernels_switch import apply_kernels
 from mixer_vit.train.population_plan import (
-    POPULATION_AUTO_KERNELS,
     check_population,
     population_members,
     population_size,
     varies_hparams,
 )
+from mixer_vit.train.run_model import COMPUTE_SETTINGS, build_model, for_distillation
 from mixer_vit.train.sharpness import check_sharpness_examples
 from mixer_vit.train.state import TrainState, abstract_train_state, create_train_state
 from mixer_vit.train.step_options import StepOptions
@@ -51,12 +47,6 @@ from mixer_vit.train.train_classes import (
     plan_train_classes,
     with_class_weights,
 )
-
-
-# Compute dtypes of ``model.dtype``; parameters stay float32 whatever is chosen.
-COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
-# Model settings that change how it computes, not its parameters (not part of its identity).
-COMPUTE_SETTINGS = ("dtype", "kernels")
 
 
 @dataclasses.dataclass
@@ -308,16 +298,6 @@ def input_shape(config: ml_collections.ConfigDict, data_dir: str, stored_shape) 
     return tuple(data.make_preprocess(config.data.eval_pp)(source[0])["image"].shape)
 
 
-def _for_distillation(model: nn.Module, name: str, distillation: str) -> nn.Module:
-    """A student with a distillation token returns both heads while training with a teacher
-    (DeiT); a student without one learns both targets through its one head (DeiT Table 3's
-    "hard" and "soft" rows without a distillation token)."""
-    del name
-    if distillation != "none" and hasattr(model, "distilled_training"):
-        return model.clone(distilled_training=True)
-    return model
-
-
 def _ensure_prepared_on_process_0_first(name: str, data_dir: str) -> None:
     """Builds a missing embedded data set; in a multi-process run process 0 builds it before
     the others look (processes building it at once in a shared data_dir race on its final
@@ -335,39 +315,6 @@ def open_checkpointer(config: ml_collections.ConfigDict, workdir: str) -> Checkp
         config.train.checkpoint_every_steps,
         config.train.max_checkpoints_to_keep,
     )
-
-
-def _compute_dtype(config: ml_collections.ConfigDict):
-    """``model.dtype`` as a jnp dtype; float32 for configs written before it existed."""
-    name = config.model.get("dtype", "float32") or "float32"
-    if name not in COMPUTE_DTYPES:
-        raise UserError(
-            f"model.dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {name!r}"
-        )
-    if "dtype" in config.model.overrides and str(config.model.overrides.dtype) != name:
-        raise UserError(
-            "set the compute dtype with --config.model.dtype, not model.overrides.dtype"
-        )
-    return jnp.dtype(name)
-
-
-def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-    """The configured model: ``model.name`` with its overrides, ``num_classes`` outputs
-    unless overridden, computing in ``model.dtype`` with the layer kernels of
-    ``model.kernels`` (parameters float32; ``auto`` is ``reference`` for a population,
-    see ``POPULATION_AUTO_KERNELS``), predicting with ``model.inference_head``."""
-    kernels = config.model.get("kernels", "auto") or "auto"
-    if kernels == "auto" and population_size(config):
-        kernels = POPULATION_AUTO_KERNELS  # the CPU-tuned kernels lose under vmap
-    apply_kernels(kernels)
-    overrides = dict(config.model.overrides.to_dict())
-    overrides.setdefault("num_classes", num_classes)
-    overrides["dtype"] = _compute_dtype(config)
-    try:
-        model = create_model(config.model.name, **overrides)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    return with_inference_head(model, config)
 
 
 def _data_reading(config: ml_collections.ConfigDict) -> DataReading:
@@ -419,7 +366,7 @@ def plan_run(config: ml_collections.ConfigDict) -> RunPlan:
     )
     num_classes = open_set.num_known if open_set else info.num_classes
     model = build_model(config, num_classes)
-    model = _for_distillation(model, config.model.name, step_options.distillation)
+    model = for_distillation(model, config.model.name, step_options.distillation)
     if config.data.train_pp and _augment_options_set(config.data.augment):
         raise UserError(
             "data.train_pp and data.augment both augment the training images; "
