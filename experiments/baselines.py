@@ -32,7 +32,7 @@ def get_config():
         "15 epochs; vit_80ep: the same for 80 epochs (about 80 minutes of an idle 2-core CPU); vit_c, vit_c_40ep: the same ViT with "
         "Xiao et al.'s convolutional stem (two 3x3 stride-2 convolutions of 32 and 64 "
         "channels with BatchNorm and ReLU, then a 1x1 convolution to width 96: the same "
-        "49 tokens, 0.48M parameters), 15 and 40 epochs. Scaled down from the "
+        "49 tokens, 0.48M parameters), 15, 40 and 80 epochs. Scaled down from the "
         "published rows (ResNet-18 at full width, 11M parameters; WRN-28-10, 36M; ViT 200 "
         "epochs) for a 2-core CPU."
     )
@@ -56,6 +56,7 @@ def get_config():
         },
         "vit_c": {"config": "fashion_mnist.py:vit_c", "train": {"num_epochs": 15}},
         "vit_c_40ep": {"config": "fashion_mnist.py:vit_c", "train": {"num_epochs": 40}},
+        "vit_c_80ep": {"config": "fashion_mnist.py:vit_c", "train": {"num_epochs": 80}},
     }
     config.seeds = 1
     config.published = dict(
@@ -73,10 +74,12 @@ def get_config():
             "resnet10_wide_48ep": "ResNet-18 94.9 / WRN-28-10 95.9",
             "vit_c": 92.3,
             "vit_c_40ep": 92.3,
+            "vit_c_80ep": 92.3,
         },
     )
-    # The convnet of the rule is the arm with the best validation accuracy
-    # (resnet10_wide_32ep 94.35% against resnet10_wide 93.43% and resnet 92.80%); test
-    # did not choose it.
-    config.rule = "resnet10_wide_32ep >= 0.94 and vit >= 0.925"
+    # The rule names the arm of each family with the best validation accuracy, among the
+    # finished ones (test chose nothing): the convnet resnet10_wide_32ep (94.35% against
+    # resnet10_wide 93.43% and resnet 92.80%), the ViT family vit_c_40ep (92.75% against
+    # vit_c 90.77% and vit 89.55%).
+    config.rule = "resnet10_wide_32ep >= 0.94 and vit_c_40ep >= 0.925"
     return config
