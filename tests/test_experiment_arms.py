@@ -101,3 +101,14 @@ def test_selection_keeps_the_file_order_and_drops_repeats():
     arms = ["a", "b", "c"]
     assert chosen_arms(arms, None) == arms
     assert chosen_arms(arms, "c,a,c") == ["a", "c"]
+
+
+def test_population_dry_run_prints_the_chosen_arm_only(project, capsys):
+    rc, out, err = run_cli(
+        ["experiment", "toy", "--dry-run", "--population", "--arms", "attention"], capsys
+    )
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 1
+    assert "--workdir workdirs/experiments/toy/attention/population" in lines[0]
+    assert "--config.train.population=2" in lines[0]
