@@ -143,3 +143,28 @@ def test_a_vit_with_the_stem_trains_and_updates_its_statistics():
     assert metrics[-1]["loss"] < 0.7 * metrics[0]["loss"]
     first, last = (s.model_state["batch_stats"]["conv_stem"]["bn_0"]["mean"] for s in states[::14])
     assert np.abs(np.asarray(last) - np.asarray(first)).max() > 1e-4
+
+
+def test_early_convolutions_arms_differ_only_in_stem_and_optimizer():
+    """experiments/early_convolutions.py: the two ViT_C arms are the ViT arms with the
+    stem (and nothing else) changed; the SGD arms change the optimizer only."""
+    from mixer_vit.experiment.spec import load_base_config, load_experiment
+
+    spec = load_experiment("early_convolutions")
+    configs = {}
+    for name, arm in spec.arms.items():
+        config = load_base_config(arm.config)
+        for dotted, value in arm.overrides.items():
+            *parents, leaf = dotted.split(".")
+            node = config
+            for parent in parents:
+                node = node[parent]
+            node[leaf] = value
+        configs[name] = config.to_dict()
+    for stem in ("vit", "vit_c"):
+        plain, sgd = configs[stem], configs[f"{stem}_sgd"]
+        assert plain["optim"]["name"] == "adamw" and sgd["optim"]["name"] == "sgd"
+        assert {k: v for k, v in plain.items() if k != "optim"} == {
+            k: v for k, v in sgd.items() if k != "optim"}
+    patchify, conv = configs["vit"]["model"]["overrides"], configs["vit_c"]["model"]["overrides"]
+    assert conv.pop("conv_stem_widths") == (32, 64) and conv == patchify
