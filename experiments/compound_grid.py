@@ -41,13 +41,14 @@ then take about 44 + 8 x 19 = 196 s at that load, 34 runs 111 minutes; an idle C
 import importlib.util
 import os
 
+from mixer_vit.data.fashion_mnist_stats import PIXEL_MEAN, PIXEL_STD
 from mixer_vit.search import compound_scaling as cs
 
 HEADS = 2
 BASE = cs.ScalingBase(depth=4, width=48, resolution=24, patch_size=4, width_multiple=4)
 GRID_STEP = 0.1
 GRID_TOLERANCE = 0.1
-MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (experiments/configs/fashion_mnist.py)
+MEAN, STD = PIXEL_MEAN, PIXEL_STD
 BASE_CONFIG = f"digits_mixer.py:attention,num_heads={HEADS}"
 TRAIN_EXAMPLES = "train[:20%]"  # 12,000 images
 EPOCHS = 8

@@ -27,7 +27,9 @@ Where each ingredient lives in the config (defaults: ``experiments/configs/digit
 
 import ml_collections
 
-MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (experiments/configs/fashion_mnist.py)
+from mixer_vit.data.fashion_mnist_stats import PIXEL_MEAN, PIXEL_STD
+
+MEAN, STD = PIXEL_MEAN, PIXEL_STD
 CROP = "random_crop(28,2)|flip"
 NORMALIZE = f"normalize({MEAN},{STD})"
 WITH_RANDAUGMENT = f"{CROP}|randaugment(2,9)|{NORMALIZE}"

@@ -25,7 +25,9 @@ only the head read at test time differs.
 
 import ml_collections
 
-MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (experiments/configs/fashion_mnist.py)
+from mixer_vit.data.fashion_mnist_stats import PIXEL_MEAN, PIXEL_STD
+
+MEAN, STD = PIXEL_MEAN, PIXEL_STD
 TEACHER = "{workdir:teacher}"  # the runner substitutes the teacher arm's workdir (same seed)
 
 # The student: DeiT at 4x4 patches (49 tokens + class (+ distillation) token), width 64,

@@ -27,6 +27,7 @@ labels.
 import ml_collections
 
 from mixer_vit.active.acquisition import STRATEGIES  # every acquisition function
+from mixer_vit.data.fashion_mnist_stats import NORMALIZE_OP
 
 
 def get_config():
@@ -44,7 +45,7 @@ def get_config():
                 "drop_path_rate": 0.0,
             }
         },
-        "data": {"train_pp": "normalize(0.2860,0.3530)"},
+        "data": {"train_pp": NORMALIZE_OP},
         "train": {"global_batch_size": 32, "log_every_steps": 100},
         "optim": {"lr": 5e-3, "warmup": "10%"},
         "loss": {"label_smoothing": 0.0},

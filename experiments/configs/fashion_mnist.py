@@ -16,10 +16,10 @@ Everything else is the default config (``digits.py``) and overridable from the c
 import os
 
 from mixer_vit.config_file import load_config_file
+from mixer_vit.data.fashion_mnist_stats import PIXEL_MEAN, PIXEL_STD
 from mixer_vit.errors import UserError
 
-# Pixel statistics of the Fashion-MNIST training images (0..1 scale).
-MEAN, STD = 0.2860, 0.3530
+MEAN, STD = PIXEL_MEAN, PIXEL_STD
 
 # preset -> (registered model, overrides), 0.2M-0.7M parameters.
 MODEL_PRESETS = {

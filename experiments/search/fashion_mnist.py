@@ -38,7 +38,9 @@ about a minute each on an idle 2-core CPU; they depend on the seed, not the stra
 
 import ml_collections
 
-MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (0..1 scale)
+from mixer_vit.data.fashion_mnist_stats import PIXEL_MEAN, PIXEL_STD
+
+MEAN, STD = PIXEL_MEAN, PIXEL_STD
 
 
 def _token_mixers_model(mixer: str, mlp_ratio: float, heads=None, **mixer_kwargs) -> dict:

@@ -56,7 +56,9 @@ candidates as well.
 
 import ml_collections
 
-MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (0..1 scale)
+from mixer_vit.data.fashion_mnist_stats import PIXEL_MEAN, PIXEL_STD
+
+MEAN, STD = PIXEL_MEAN, PIXEL_STD
 
 
 def _two_stage_model(first: str, second: str) -> dict:
