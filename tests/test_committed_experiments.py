@@ -5,20 +5,13 @@ names against the arms, so a refactor of a shared config (a preset, the pixel st
 a renamed key) that breaks a committed experiment fails here, not hours into a run.
 """
 
-import glob
-import os
-
 import pytest
 
 from mixer_vit.experiment.plan import plan_runs
-from mixer_vit.experiment.spec import experiments_dir, load_experiment
+from mixer_vit.experiment.spec import experiment_names, load_experiment
 from mixer_vit.experiment.verdict import rule_names
 
-COMMITTED = sorted(
-    os.path.basename(path)[: -len(".py")]
-    for path in glob.glob(os.path.join(experiments_dir(), "*.py"))
-    if not os.path.basename(path).startswith("_")
-)
+COMMITTED = experiment_names()
 
 
 def test_the_experiments_folder_is_found():

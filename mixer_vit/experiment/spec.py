@@ -124,13 +124,18 @@ def find_experiment_file(name: str) -> str:
     path = os.path.join(experiments_dir(), f"{name}.py")
     if os.path.isfile(path) and name not in ("__init__",):
         return path
-    known = sorted(
+    known = experiment_names()
+    raise UserError(
+        f"unknown experiment {name!r} (no {path}); experiments: {', '.join(known) or 'none'}"
+    )
+
+
+def experiment_names() -> list[str]:
+    """The NAMEs of the experiment files in ``experiments_dir()``, sorted."""
+    return sorted(
         os.path.basename(p)[:-3]
         for p in glob.glob(os.path.join(experiments_dir(), "*.py"))
         if not os.path.basename(p).startswith("_")
-    )
-    raise UserError(
-        f"unknown experiment {name!r} (no {path}); experiments: {', '.join(known) or 'none'}"
     )
 
 
